@@ -1,0 +1,110 @@
+"""Read delimited data files (RecBole atomic, TSV, CSV) into string tables.
+
+Every problem is a :class:`~kgrec.errors.DataError` naming ``file:line`` and the field.
+Values stay strings here; :mod:`kgrec.graphs.build` converts and validates them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kgrec.errors import DataError, LoadWarning
+from kgrec.graphs.schema import FileSpec
+
+
+@dataclass
+class Table:
+    """A file's rows as strings; ``lines[r]`` is the file line of the ``r``-th row kept."""
+
+    path: Path
+    frame: pd.DataFrame
+    first_line: int
+
+    @property
+    def lines(self) -> np.ndarray:
+        return self.first_line + self.frame.index.to_numpy()
+
+    def column(self, name: str, field: str) -> np.ndarray:
+        """The values of ``name`` as a string array; a missing column is a header error."""
+        if name not in self.frame.columns:
+            raise DataError(f"column '{name}' not in header (found: {', '.join(map(str, self.frame.columns))})",
+                            file=str(self.path), line=1 if self.first_line > 1 else None, field=field)
+        return self.frame[name].to_numpy(dtype=object)
+
+
+def _decode(path: Path, spec: FileSpec) -> str:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError("file not found", file=str(path), field=spec.name) from None
+    if not data.strip():
+        raise DataError("file is empty", file=str(path), line=1, field=spec.name)
+    try:
+        return data.decode(spec.encoding)
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise DataError(f"not valid {spec.encoding} at byte {err.start} ({data[err.start:err.start + 1]!r}); "
+                        f"set 'encoding' for this file in the schema", file=str(path), line=line,
+                        field="encoding") from None
+
+
+def read_table(directory: Path, spec: FileSpec, warnings: list[LoadWarning] | None = None) -> Table:
+    """Read ``directory/spec.name`` as declared by ``spec``.
+
+    Header checks: atomic headers are ``name:type``; a declared ``columns`` list must equal
+    the header when the file has one. Rows with the wrong number of fields are errors;
+    blank lines are dropped and counted in ``warnings``.
+    """
+    path = Path(directory) / spec.name
+    text = _decode(path, spec)
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    first_line = 1
+    if spec.header:
+        header_line, _, body = text.partition("\n")
+        names = [h.strip() for h in header_line.rstrip("\r").split(spec.sep)]
+        if spec.format == "atomic":
+            bad = [h for h in names if ":" not in h]
+            if bad:
+                raise DataError(f"atomic header fields look like 'name:type', got '{bad[0]}'", file=str(path),
+                                line=1, field=bad[0])
+            names = [h.split(":", 1)[0] for h in names]
+        if spec.columns is not None and tuple(names) != spec.columns:
+            raise DataError(f"header {names} does not match the schema's columns {list(spec.columns)}",
+                            file=str(path), line=1, field="columns")
+        first_line = 2
+    else:
+        names, body = list(spec.columns or ()), text
+    if len(set(names)) != len(names):
+        raise DataError("duplicate column names in header", file=str(path), line=1, field="header")
+    if not body.strip():
+        raise DataError("file has a header but no rows", file=str(path), line=first_line, field=spec.name)
+    try:
+        frame = pd.read_csv(io.StringIO(body), sep=spec.sep, header=None, names=names, dtype=str,
+                            quoting=csv.QUOTE_NONE, keep_default_na=False, na_filter=False,
+                            skip_blank_lines=False, engine="c", index_col=False)
+    except pd.errors.ParserError as err:
+        m = re.search(r"line (\d+), saw (\d+)", str(err))
+        line = first_line + int(m.group(1)) - 1 if m else None
+        saw = f", saw {m.group(2)}" if m else ""
+        raise DataError(f"expected {len(names)} fields{saw}", file=str(path), line=line, field="row") from None
+    short = frame.isna().any(axis=1).to_numpy()
+    blank = (frame.fillna("") == "").all(axis=1).to_numpy()
+    bad = short & ~blank
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(f"expected {len(names)} fields, saw fewer", file=str(path), line=first_line + row,
+                        field=str(frame.columns[frame.iloc[row].isna().to_numpy()][0]))
+    if blank.any():
+        if warnings is not None:
+            warnings.append(LoadWarning(str(path), first_line + int(np.flatnonzero(blank)[0]), "row",
+                                       "blank line", int(blank.sum())))
+        frame = frame[~blank]
+    return Table(path=path, frame=frame, first_line=first_line)

