@@ -31,6 +31,7 @@ class _Builder:
         self.location = location
         self.warnings: list[LoadWarning] = []
         self._tables: dict[str, Table] = {}
+        self._tokens: dict[tuple[str, str], list[list[str]]] = {}  # multicategorical values in file order
 
     def table(self, name: str) -> Table:
         if name not in self._tables:
@@ -71,12 +72,16 @@ class _Builder:
         sub = Table(table.path, table.frame[keep], table.first_line)
         node = NodeTable(spec.name, ids[keep].astype(object))
         for fspec in spec.features.values():
-            node.features[fspec.name], vocab = self.feature(sub, fspec, spec.name)
+            node.features[fspec.name], vocab, tokens = self.feature(sub, fspec, spec.name)
+            if tokens is not None:
+                self._tokens[(spec.name, fspec.name)] = tokens
             if vocab is not None:
                 node.vocab[fspec.name] = vocab
         return node
 
-    def feature(self, table: Table, spec: FeatureSpec, node: str) -> tuple[np.ndarray, list[str] | None]:
+    def feature(self, table: Table, spec: FeatureSpec, node: str
+                ) -> tuple[np.ndarray, list[str] | None, list[list[str]] | None]:
+        """Values, vocabulary (categorical kinds) and tokens in file order (multicategorical)."""
         field = f"nodes.{node}.features.{spec.name}"
         if spec.type == "numeric":
             values, garbage = self.numeric(table, spec.name, field, "set to missing")
@@ -87,22 +92,22 @@ class _Builder:
             self.warn(table, out, spec.name, f"outside [{spec.min}, {spec.max}]", action="set to missing")
             bad = np.isnan(values) | out
             values = np.where(bad, np.nan, values)
-            return values.astype(np.float32), None
+            return values.astype(np.float32), None, None
         raw = table.column(spec.name, field).astype(str)
         if spec.type == "text":
-            return raw.astype(object), None
+            return raw.astype(object), None, None
         missing = np.char.strip(raw.astype(np.str_)) == ""
         self.warn(table, missing, spec.name, "empty value", action="set to missing")
         if spec.type == "categorical":
             codes, uniques = pd.factorize(pd.Series(np.where(missing, None, raw)), sort=True)
-            return codes.astype(np.int64), [str(u) for u in uniques]
+            return codes.astype(np.int64), [str(u) for u in uniques], None
         tokens = [[t for t in v.split(spec.sep) if t] for v in raw]
         vocab = sorted({t for row in tokens for t in row})
         pos = {t: i for i, t in enumerate(vocab)}
         multi = np.zeros((len(raw), len(vocab)), dtype=np.float32)
         for r, row in enumerate(tokens):
             multi[r, [pos[t] for t in row]] = 1.0
-        return multi, vocab
+        return multi, vocab, tokens
 
     # ------------------------------------------------------------------ edges
     def edge_rows(self, spec: EdgeSpec) -> tuple[Table, dict[str, np.ndarray], np.ndarray]:
@@ -215,8 +220,7 @@ class _Builder:
                 vocab = node.vocab[fname]
                 columns[fname] = [vocab[c] if c >= 0 else "" for c in values]
             elif fspec.type == "multicategorical":
-                vocab = node.vocab[fname]
-                columns[fname] = [" ".join(vocab[j] for j in np.flatnonzero(row)) for row in values]
+                columns[fname] = [", ".join(tokens) for tokens in self._tokens[(spec.name, fname)]]
             elif fspec.type == "numeric":
                 columns[fname] = ["" if np.isnan(v) else f"{v:g}" for v in values]
             else:

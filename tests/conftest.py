@@ -1,0 +1,59 @@
+"""Shared fixtures. Tests use one torch thread and a per-session cache directory unless
+``KGREC_CACHE_DIR`` is already set (CI shares the cache with the README's main job)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "tests" / "fixtures"
+SHARED_DATA = Path(os.environ.get("KGREC_SHARED_DATA", REPO.parent / "shared" / "data"))
+LASTFM_DIR = SHARED_DATA / "hetrec2011-lastfm-2k"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from kgrec.runtime import configure_threads
+
+    configure_threads(int(os.environ.get("KGREC_THREADS", "1")))
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    return FIXTURES
+
+
+@pytest.fixture()
+def tiny_copy(tmp_path: Path) -> tuple[Path, Path]:
+    """A writable copy of the tiny schema and its data: (schema path, data dir)."""
+    data = tmp_path / "tiny"
+    shutil.copytree(FIXTURES / "tiny", data)
+    schema = tmp_path / "tiny.yaml"
+    shutil.copy(FIXTURES / "tiny.yaml", schema)
+    return schema, data
+
+
+@pytest.fixture(scope="session")
+def tiny():
+    from kgrec.graphs import load_dataset
+
+    return load_dataset(FIXTURES / "tiny.yaml", data_dir=FIXTURES / "tiny")
+
+
+@pytest.fixture(scope="session")
+def movielens():
+    from kgrec.graphs import load_dataset
+
+    return load_dataset("movielens-100k")
+
+
+@pytest.fixture(scope="session")
+def lastfm():
+    if not LASTFM_DIR.is_dir():
+        pytest.skip(f"HetRec Last.fm-2k not found at {LASTFM_DIR} (set KGREC_SHARED_DATA)")
+    from kgrec.graphs import load_dataset
+
+    return load_dataset("lastfm-2k", data_dir=LASTFM_DIR)
