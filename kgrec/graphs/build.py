@@ -86,8 +86,11 @@ class _Builder:
         if spec.type == "numeric":
             values, garbage = self.numeric(table, spec.name, field, "set to missing")
             empty_or_nan = np.isnan(values) & ~garbage
-            out = ((values < spec.min) if spec.min is not None else False) | \
-                ((values > spec.max) if spec.max is not None else False)
+            out = np.zeros(len(values), dtype=bool)
+            if spec.min is not None:
+                out |= values < spec.min
+            if spec.max is not None:
+                out |= values > spec.max
             self.warn(table, empty_or_nan, spec.name, "missing or NaN", action="set to missing")
             self.warn(table, out, spec.name, f"outside [{spec.min}, {spec.max}]", action="set to missing")
             bad = np.isnan(values) | out

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from kgrec.errors import ChecksumError, DataError, FetchError
+from kgrec.errors import ChecksumError, DataError, FetchError, SchemaError
 from kgrec.graphs.schema import Schema
 
 
@@ -153,6 +153,8 @@ def download(schema: Schema, target: Path) -> None:
             spec = getattr(schema.source, kind)
             if spec is None:
                 continue
+            what = spec.get("requirement") or spec.get("href")
+            print(f"kgrec: fetching {schema.name} ({kind}: {what}) into {target} ...", file=sys.stderr, flush=True)
             try:
                 archive = fn(schema, spec, tmp / "dl")
             except FetchError as err:
@@ -174,12 +176,23 @@ def synthetic_params(schema: Schema, overrides: dict[str, Any] | None = None) ->
 def _generate(schema: Schema, overrides: dict[str, Any] | None, root: Path) -> DataLocation:
     from kgrec.graphs.synthetic import generate_world
 
+    import inspect
+
     params = synthetic_params(schema, overrides)
+    allowed = [k for k in inspect.signature(generate_world).parameters if k not in ("out_dir", "progress")]
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise SchemaError(f"unknown synthetic parameter '{unknown[0]}' (known: {', '.join(allowed)})",
+                          file=str(schema.path), field=f"source.synthetic.{unknown[0]}")
     key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
     target = root / schema.name / key
     if not (target / "truth.json").is_file():
         with atomic_directory(target) as tmp:
-            generate_world(tmp, **params, progress=True)
+            try:
+                generate_world(tmp, **params, progress=True)
+            except ValueError as err:
+                raise SchemaError(f"synthetic parameters: {err}", file=str(schema.path),
+                                  field="source.synthetic") from None
     return verify(schema, target, f"synthetic world {key}")
 
 

@@ -102,3 +102,20 @@ def test_fetch_reports_verified_hashes(movielens) -> None:
     proc = kgrec("data", "fetch", "movielens-100k")
     assert proc.returncode == 0
     assert "4edb74e2a81178c2ba9ff381495f754f996c4aea351b1272ca36b43da0935eff" in proc.stdout
+
+
+def test_info_synthetic_generates_into_cache_with_truth(tmp_path) -> None:
+    env = {"KGREC_CACHE_DIR": str(tmp_path), "KGREC_OFFLINE": "1"}
+    proc = kgrec("data", "info", "synthetic", "--json", "--param", "n_users=300", "--param", "n_items=120",
+                 "--param", "n_interactions=3000", env=env)
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(proc.stdout)
+    assert info["nodes"]["user"] == 300 and info["nodes"]["item"] == 120 and info["interactions"] == 3000
+    assert info["warnings"] == [] and info["sensitive"] == {"user": ["group"]}
+    [world] = [p for p in (tmp_path / "synthetic").iterdir() if not p.name.startswith(".")]
+    truth = json.loads((world / "truth.json").read_text())
+    assert truth["counts"]["interactions"] == 3000 and "sensitive_effect_on_genre_share" in truth
+    bad = kgrec("data", "info", "synthetic", "--param", "n_users=5", env=env)
+    assert bad.returncode == 3 and "n_users" in bad.stderr and "Traceback" not in bad.stderr
+    typo = kgrec("data", "info", "synthetic", "--param", "n_user=500", env=env)
+    assert typo.returncode == 3 and "unknown synthetic parameter 'n_user'" in typo.stderr

@@ -1,0 +1,207 @@
+"""The synthetic world generator: file formats, invariants, determinism and planted effects."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kgrec.graphs.synthetic import FILES, TIME_START, generate_world
+
+SMALL = dict(n_users=300, n_items=200, n_interactions=3000)
+
+
+def _read(directory: Path, name: str) -> pd.DataFrame:
+    return pd.read_csv(directory / name, sep="\t", dtype=str, quoting=csv.QUOTE_NONE, keep_default_na=False)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("world") / "w"
+    truth = generate_world(out, seed=0, **SMALL)
+    return out, truth
+
+
+@pytest.fixture(scope="module")
+def tables(world) -> dict[str, pd.DataFrame]:
+    return {name: _read(world[0], name) for name in FILES}
+
+
+def test_files_exist_with_exact_headers(world):
+    out, truth = world
+    for name, columns in FILES.items():
+        with open(out / name, encoding="utf-8") as fh:
+            assert fh.readline() == "\t".join(columns) + "\n", name
+    assert json.loads((out / "truth.json").read_text(encoding="utf-8")) == json.loads(json.dumps(truth))
+
+
+def test_row_counts_match_truth(world, tables):
+    counts = world[1]["counts"]
+    expected = {"users.tsv": "users", "items.tsv": "items", "item_kg.tsv": "item_kg_triples",
+                "kg.tsv": "kg_triples", "social.tsv": "social_pairs", "interactions.tsv": "interactions"}
+    for name, key in expected.items():
+        lines = (world[0] / name).read_text(encoding="utf-8").count("\n") - 1
+        assert lines == len(tables[name]) == counts[key], name
+    assert counts["users"] == SMALL["n_users"] and counts["items"] == SMALL["n_items"]
+    entities = set(tables["item_kg.tsv"]["entity_id"])
+    assert counts["entities"] == len(entities)
+
+
+def test_interactions_unique_exact_and_typed(tables):
+    inter = tables["interactions.tsv"]
+    assert len(inter) == SMALL["n_interactions"]
+    assert not inter.duplicated(["user_id", "item_id"]).any()
+    assert set(inter["rating"]) == {"1.0"}
+    ts = inter["timestamp"].astype(np.int64)
+    assert (inter["timestamp"] == ts.astype(str)).all()
+    assert ts.min() >= TIME_START and ts.max() < TIME_START + 365 * 86400
+    per_user = inter.groupby("user_id").size()
+    assert len(per_user) > 0.8 * SMALL["n_users"]          # most users are active ...
+    assert per_user.max() > 4 * per_user.median()           # ... with heavy-tailed activity
+
+
+def test_social_symmetric_without_self_loops(world, tables):
+    social = tables["social.tsv"]
+    pairs = set(zip(social["user_id"], social["friend_id"]))
+    assert len(pairs) == len(social)
+    assert all((b, a) in pairs for a, b in pairs)
+    assert not (social["user_id"] == social["friend_id"]).any()
+    assert len(social) / SMALL["n_users"] == pytest.approx(8.0, abs=0.05)   # avg_friends default
+    assert world[1]["social_homophily"] > 0.03
+
+
+def test_referenced_ids_exist(world, tables):
+    users, items = set(tables["users.tsv"]["user_id"]), set(tables["items.tsv"]["item_id"])
+    assert users == {f"u{k}" for k in range(SMALL["n_users"])}
+    assert items == {f"i{k}" for k in range(SMALL["n_items"])}
+    inter, social, ikg, kg = (tables[n] for n in ("interactions.tsv", "social.tsv", "item_kg.tsv", "kg.tsv"))
+    assert set(inter["user_id"]) <= users and set(inter["item_id"]) <= items
+    assert set(social["user_id"]) <= users and set(social["friend_id"]) <= users
+    assert set(ikg["item_id"]) <= items
+    assert set(ikg["relation"]) == {"has_genre", "made_by", "has_topic"}
+    entities = set(ikg["entity_id"])
+    assert set(kg["head_id"]) <= entities and set(kg["tail_id"]) <= entities
+    assert set(kg["relation"]) <= {"works_in", "related_to", "associated_with"} and len(kg) > 0
+    prefixes = {"has_genre": "genre:", "made_by": "creator:", "has_topic": "topic:"}
+    assert all(e.startswith(prefixes[r]) for r, e in zip(ikg["relation"], ikg["entity_id"]))
+    per_item = ikg.groupby("item_id")["relation"].value_counts().unstack(fill_value=0)
+    assert (per_item["has_genre"] == 1).all() and (per_item["made_by"] == 1).all()
+    assert per_item["has_topic"].between(1, 3).all()
+    missing = len(items) - len(per_item)
+    assert missing == world[1]["counts"]["items_without_kg"] and 1 <= missing <= 25
+    genres = dict(zip(tables["items.tsv"]["item_id"], tables["items.tsv"]["genre"]))
+    linked = ikg[ikg["relation"] == "has_genre"]
+    assert all(e == f"genre:{genres[i]}" for i, e in zip(linked["item_id"], linked["entity_id"]))
+    assert f"genre:{world[1]['target_genre']}" in entities
+
+
+def test_user_and_item_columns(tables):
+    users, items = tables["users.tsv"], tables["items.tsv"]
+    assert set(users["group"]) == {"A", "B"}
+    assert 0.28 < (users["group"] == "B").mean() < 0.52
+    age = users["age"].astype(int)
+    assert age.between(16, 70).all() and (users["age"] == age.astype(str)).all()
+    assert items["provider"].str.fullmatch(r"p\d+").all() and items["genre"].nunique() > 1
+    assert items["title"].str.fullmatch(r"[A-Z][a-z]+ [a-z ]+ of [a-z]+ and [a-z]+").all()
+    assert items["critic_score"].str.fullmatch(r"-?\d+(\.\d{1,4})?").all()
+
+
+def test_same_seed_is_byte_identical_other_seed_differs(world, tmp_path):
+    again, other = tmp_path / "again", tmp_path / "other"
+    generate_world(again, seed=0, **SMALL)
+    generate_world(other, seed=1, **SMALL)
+    for name in [*FILES, "truth.json"]:
+        assert (again / name).read_bytes() == (world[0] / name).read_bytes(), name
+    assert (other / "interactions.tsv").read_bytes() != (again / "interactions.tsv").read_bytes()
+    assert (other / "items.tsv").read_bytes() != (again / "items.tsv").read_bytes()
+
+
+def test_planted_confounding_is_visible(tmp_path):
+    truth = generate_world(tmp_path / "c", n_users=2000, n_items=300, n_interactions=12000, seed=0)
+    assert truth["popularity_elasticity"] == pytest.approx(1.0, abs=1e-6)
+    assert truth["naive_popularity_elasticity"] > truth["popularity_elasticity"] + 0.03
+    assert truth["naive_popularity_elasticity_expected"] > 1.05
+    assert truth["adjusted_popularity_elasticity"] < truth["naive_popularity_elasticity"]
+
+
+def test_no_quality_on_popularity_no_confounding(tmp_path):
+    truth = generate_world(tmp_path / "c", quality_on_popularity=0.0, seed=0, **SMALL)
+    assert truth["naive_popularity_elasticity_expected"] == pytest.approx(1.0, abs=0.1)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_sensitive_effect_sign(tmp_path, seed):
+    shifted = generate_world(tmp_path / "s", seed=seed, **SMALL)
+    assert shifted["sensitive_effect_on_genre_share"] > 0.01
+    assert shifted["sensitive_effect_on_genre_share_global"] > shifted["sensitive_effect_on_genre_share"]
+    none = generate_world(tmp_path / "n", sensitive_shift=0.0, seed=seed, **SMALL)
+    assert abs(none["sensitive_effect_on_genre_share"]) < 0.01
+    assert abs(none["sensitive_effect_on_genre_share_global"]) < 0.01
+    assert none["target_genre"] == shifted["target_genre"]
+
+
+def test_truth_records_params(world):
+    truth = world[1]
+    for key in ("social_alpha", "sensitive_shift", "quality_on_popularity", "quality_on_click"):
+        assert truth[key] == truth["params"][key]
+    assert truth["seed"] == 0 and truth["params"]["n_interactions"] == SMALL["n_interactions"]
+    assert all(math.isfinite(truth[k]) for k in ("sensitive_effect_on_genre_share", "popularity_elasticity",
+                                                 "naive_popularity_elasticity", "click_intercept"))
+
+
+@pytest.mark.parametrize("bad", [
+    {"n_users": 10}, {"n_users": 10 ** 7}, {"n_users": 300.5}, {"n_users": True}, {"n_items": 5},
+    {"n_interactions": 0}, {"n_interactions": 10_000}, {"n_genres": 1}, {"n_creators": 0},
+    {"n_providers": 0}, {"dim": 1}, {"avg_friends": -1.0}, {"avg_friends": 0.0}, {"avg_friends": 100.0},
+    {"social_alpha": 1.5}, {"sensitive_shift": float("nan")}, {"quality_on_click": "0.5"}, {"seed": -1},
+])
+def test_bad_params_raise(tmp_path, bad):
+    params = {**SMALL, "n_items": 50, **bad}
+    with pytest.raises(ValueError):
+        generate_world(tmp_path / "bad", **params)
+    assert not (tmp_path / "bad").exists()
+
+
+SCHEMA = """\
+name: synth
+description: a synthetic world
+license: CC0
+source: {}
+files:
+%(files)s
+nodes:
+  user: {file: users.tsv, id: user_id, features: {group: {type: categorical}, age: {type: numeric, min: 0, max: 120}},
+         sensitive: [group]}
+  item: {file: items.tsv, id: item_id, text: "{title}", features: {title: {type: text},
+         genre: {type: categorical}, provider: {type: categorical}, critic_score: {type: numeric, min: -20, max: 20}}}
+  entity: {}
+edges:
+  clicked: {src: user, dst: item, role: interaction, file: interactions.tsv, duplicates: error,
+            columns: {src: user_id, dst: item_id, weight: rating, timestamp: timestamp}}
+  friend: {src: user, dst: user, role: social, file: social.tsv, duplicates: error,
+           columns: {src: user_id, dst: friend_id}}
+  item_kg: {src: item, dst: entity, role: link, file: item_kg.tsv,
+            columns: {src: item_id, relation: relation, dst: entity_id}}
+  kg: {src: entity, dst: entity, role: kg, file: kg.tsv, columns: {src: head_id, relation: relation, dst: tail_id}}
+"""
+
+
+def test_loads_with_the_schema_loader(world, tmp_path):
+    from kgrec.graphs import load_dataset
+
+    files = "\n".join(f"  {n}: {{format: tsv, columns: [{', '.join(c)}]}}" for n, c in FILES.items())
+    (tmp_path / "synth.yaml").write_text(SCHEMA % {"files": files}, encoding="utf-8")
+    ds = load_dataset(tmp_path / "synth.yaml", data_dir=world[0])
+    counts = world[1]["counts"]
+    assert ds.warnings == []
+    assert len(ds.nodes["user"].ids) == counts["users"] and len(ds.nodes["item"].ids) == counts["items"]
+    assert len(ds.nodes["entity"].ids) == counts["entities"]
+    assert len(ds.edges[("user", "clicked", "item")].src) == counts["interactions"]
+    assert len(ds.edges[("user", "friend", "user")].src) == counts["social_pairs"]
+    assert sum(len(ds.edges[("item", r, "entity")].src) for r in ("has_genre", "made_by", "has_topic")) \
+        == counts["item_kg_triples"]
