@@ -82,7 +82,10 @@ def load_yaml(path: str | Path) -> Any:
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = None if mark is None else mark.line + 1
-        raise SchemaError(f"invalid YAML: {err.problem or err}", file=str(path), line=line) from None
+        message = f"invalid YAML: {err.problem or err}"
+        if err.context and err.context_mark is not None and err.context_mark.line + 1 != line:
+            message += f" ({err.context} started at line {err.context_mark.line + 1})"
+        raise SchemaError(message, file=str(path), line=line) from None
     finally:
         loader.dispose()
 

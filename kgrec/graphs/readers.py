@@ -6,9 +6,6 @@ Values stay strings here; :mod:`kgrec.graphs.build` converts and validates them.
 
 from __future__ import annotations
 
-import csv
-import io
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,25 +83,24 @@ def read_table(directory: Path, spec: FileSpec, warnings: list[LoadWarning] | No
         raise DataError("duplicate column names in header", file=str(path), line=1, field="header")
     if not body.strip():
         raise DataError("file has a header but no rows", file=str(path), line=first_line, field=spec.name)
-    try:
-        frame = pd.read_csv(io.StringIO(body), sep=spec.sep, header=None, names=names, dtype=str,
-                            quoting=csv.QUOTE_NONE, keep_default_na=False, na_filter=False,
-                            skip_blank_lines=False, engine="c", index_col=False)
-    except pd.errors.ParserError as err:
-        m = re.search(r"line (\d+), saw (\d+)", str(err))
-        line = first_line + int(m.group(1)) - 1 if m else None
-        saw = f", saw {m.group(2)}" if m else ""
-        raise DataError(f"expected {len(names)} fields{saw}", file=str(path), line=line, field="row") from None
-    short = frame.isna().any(axis=1).to_numpy()
-    blank = (frame.fillna("") == "").all(axis=1).to_numpy()
-    bad = short & ~blank
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise DataError(f"expected {len(names)} fields, saw fewer", file=str(path), line=first_line + row,
-                        field=str(frame.columns[frame.iloc[row].isna().to_numpy()][0]))
-    if blank.any():
-        if warnings is not None:
-            warnings.append(LoadWarning(str(path), first_line + int(np.flatnonzero(blank)[0]), "row",
-                                       "blank line", int(blank.sum())))
-        frame = frame[~blank]
+    lines = body.split("\n")
+    if lines[-1] == "":
+        lines.pop()  # the final newline ends the last row; it does not start one
+    lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+    blank = np.fromiter((not line.strip() for line in lines), dtype=bool, count=len(lines))
+    fields = np.fromiter((line.count(spec.sep) + 1 for line in lines), dtype=np.int64, count=len(lines))
+    wrong = (fields != len(names)) & ~blank
+    if wrong.any():
+        row = int(np.flatnonzero(wrong)[0])
+        raise DataError(f"expected {len(names)} fields, saw {fields[row]} ({int(wrong.sum()):,} such rows; "
+                        f"fields are separated by {spec.sep!r} and may not contain it)",
+                        file=str(path), line=first_line + row,
+                        field=names[fields[row]] if fields[row] < len(names) else "row")
+    if blank.any() and warnings is not None:
+        warnings.append(LoadWarning(str(path), first_line + int(np.flatnonzero(blank)[0]), "row",
+                                    "blank line", int(blank.sum())))
+    keep = np.flatnonzero(~blank)
+    cells = [lines[i].split(spec.sep) for i in keep.tolist()]
+    frame = pd.DataFrame(cells, columns=names, index=keep, dtype=object) if cells else \
+        pd.DataFrame(columns=names, dtype=object)
     return Table(path=path, frame=frame, first_line=first_line)

@@ -172,6 +172,17 @@ class _Ctx:
             raise self.error(f"unknown value '{value}'{extra}", node, key, path)
         return value
 
+    def numbers(self, node: LineDict, key: str, path: str, length: int | None = None) -> tuple[float, ...] | None:
+        """A list of numbers (optionally of a fixed length), or None when absent."""
+        values = self.typed(node, key, path, list)
+        if values is None:
+            return None
+        if (length is not None and len(values) != length) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            want = f"a list of {length} numbers" if length else "a list of numbers"
+            raise self.error(f"expected {want}, got {values!r}", node, key, f"{path}.{key}")
+        return tuple(float(v) for v in values)
+
     def typed(self, node: LineDict, key: str, path: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
         if key not in node:
             return default
@@ -237,13 +248,13 @@ def _parse_node(name: str, raw: Any, ctx: _Ctx, parent: LineDict, files: dict[st
         fraw = ctx.mapping(fraw, fpath, raw_features, fname)
         ctx.keys(fraw, fpath, ("type", "min", "max", "sep", "bins"), ("type",))
         ftype = ctx.choice(fraw["type"], FEATURE_TYPES, fraw, "type", f"{fpath}.type")
-        bins = ctx.typed(fraw, "bins", fpath, list)
+        bins = ctx.numbers(fraw, "bins", fpath)
         features[fname] = FeatureSpec(name=fname, type=ftype, min=ctx.typed(fraw, "min", fpath, float),
                                       max=ctx.typed(fraw, "max", fpath, float), sep=ctx.typed(fraw, "sep", fpath, str, " "),
-                                      bins=None if bins is None else tuple(float(b) for b in bins))
+                                      bins=bins)
     sensitive = tuple(ctx.typed(raw, "sensitive", path, list, []))
     for i, attr in enumerate(sensitive):
-        if attr not in features:
+        if not isinstance(attr, str) or attr not in features:
             raise SchemaError(f"sensitive attribute '{attr}' is not a feature of '{name}'", file=ctx.file,
                               line=raw["sensitive"].line_of(i), field=f"{path}.sensitive")
     derived: dict[str, DerivedText] = {}
@@ -270,6 +281,8 @@ def _parse_edge(name: str, raw: Any, ctx: _Ctx, parent: LineDict, files: dict[st
     raw = ctx.mapping(raw, path, parent, name)
     ctx.keys(raw, path, ("src", "dst", "file", "columns", "role", "relations", "weight_range", "reverse",
                          "duplicates"), ("src", "dst", "file", "columns"))
+    for key in ("src", "dst", "file"):
+        ctx.typed(raw, key, path, str)
     for end in ("src", "dst"):
         if raw[end] not in nodes:
             hint = difflib.get_close_matches(str(raw[end]), list(nodes), n=1)
@@ -280,15 +293,17 @@ def _parse_edge(name: str, raw: Any, ctx: _Ctx, parent: LineDict, files: dict[st
         raise ctx.error(f"file '{raw['file']}' is not declared under 'files'", raw, "file", f"{path}.file")
     cols = ctx.mapping(raw["columns"], f"{path}.columns", raw, "columns")
     ctx.keys(cols, f"{path}.columns", ("src", "dst", "relation", "weight", "timestamp"), ("src", "dst"))
+    for key in cols:
+        ctx.typed(cols, key, f"{path}.columns", str)
     role = ctx.choice(raw.get("role", "other"), EDGE_ROLES, raw, "role", f"{path}.role")
     relations = ctx.typed(raw, "relations", path, list)
     if relations is not None and "relation" not in cols:
         raise ctx.error("'relations' lists values of a 'relation' column, which 'columns' does not name",
                         raw, "relations", f"{path}.relations")
-    wrange = ctx.typed(raw, "weight_range", path, list)
-    if wrange is not None and (len(wrange) != 2 or "weight" not in cols):
-        raise ctx.error("weight_range is [min, max] and needs a 'weight' column", raw, "weight_range",
-                        f"{path}.weight_range")
+    wrange = ctx.numbers(raw, "weight_range", path, length=2)
+    if wrange is not None and ("weight" not in cols or wrange[0] > wrange[1]):
+        raise ctx.error("weight_range is [min, max] with min <= max and needs a 'weight' column", raw,
+                        "weight_range", f"{path}.weight_range")
     dup = ctx.choice(raw.get("duplicates", "first"), DUPLICATE_POLICIES, raw, "duplicates", f"{path}.duplicates")
     if dup in ("sum", "max") and "weight" not in cols:
         raise ctx.error(f"duplicates: {dup} needs a 'weight' column", raw, "duplicates", f"{path}.duplicates")
@@ -308,8 +323,10 @@ def parse_schema(raw: Any, path: str | Path) -> Schema:
     raw = ctx.mapping(raw, "")
     ctx.keys(raw, "", ("name", "description", "license", "citation", "source", "files", "nodes", "edges"),
              ("name", "source", "files", "nodes", "edges"))
+    ctx.typed(raw, "name", "", str)
     source_raw = ctx.mapping(raw["source"], "source", raw, "source")
     ctx.keys(source_raw, "source", ("env", "pip", "url", "synthetic"))
+    ctx.typed(source_raw, "env", "source", str)
     for kind, keys in (("pip", ("requirement", "sha256", "prefix")), ("url", ("href", "sha256", "prefix"))):
         if kind in source_raw:
             ctx.keys(ctx.mapping(source_raw[kind], f"source.{kind}", source_raw, kind), f"source.{kind}", keys,
