@@ -63,6 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.parse_args([*(argv if argv is not None else sys.argv[1:]), "--help"])
     from kgrec.errors import EXIT_INTERNAL, KgrecInputError
 
+    os.environ["KGREC_THREADS"] = str(args.threads)  # read by kgrec.runtime.configure_threads
+
     try:
         if args.command == "data":
             from kgrec.cli.data import run

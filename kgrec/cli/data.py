@@ -84,6 +84,7 @@ def format_info(summary: dict[str, Any], dataset) -> str:
     lines.append(f"interactions {summary['interactions']:,}  (users with any: {summary['users_with_interactions']:,}, "
                  f"items with any: {summary['items_with_interactions']:,})")
     lines.append(f"sparsity {summary['sparsity']:.4%}")
+    lines.append(f"knowledge graph {summary['kg_triples']:,} triples over {summary['kg_relation_types']} relation types")
     n_items = summary["nodes"][dataset.schema.item_type]
     lines.append(f"linked items {summary['linked_items']:,} / {n_items:,} ({summary['linked_item_coverage']:.1%}) "
                  "have KG or link edges")

@@ -19,6 +19,7 @@ Methods (``SplitConfig.method``):
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -72,11 +73,13 @@ class Split:
 
     def save(self, path: str | Path) -> None:
         np.savez_compressed(path, train=self.train, valid=self.valid, test=self.test, cold_items=self.cold_items,
-                            cold_users=self.cold_users, config=np.array(repr(asdict(self))))
+                            cold_users=self.cold_users, config=np.array(json.dumps(asdict(self.config))))
 
     @classmethod
-    def load(cls, path: str | Path, config: SplitConfig) -> Split:
+    def load(cls, path: str | Path) -> Split:
         with np.load(path) as z:
+            raw = json.loads(str(z["config"]))
+            config = SplitConfig(**{**raw, "ratios": tuple(raw["ratios"])})
             return cls(z["train"], z["valid"], z["test"], config, z["cold_items"], z["cold_users"])
 
 

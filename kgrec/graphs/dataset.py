@@ -152,6 +152,8 @@ class GraphDataset:
             "users_with_interactions": int(len(np.unique(inter.src))),
             "items_with_interactions": int(len(np.unique(inter.dst))),
             "sparsity": 1.0 - len(inter) / float(max(users * items, 1)),
+            "kg_triples": sum(len(self.edges[et]) for et in self.edge_types("kg")),
+            "kg_relation_types": len(self.edge_types("kg")),
             "linked_items": int(linked.sum()),
             "linked_item_coverage": float(linked.mean()) if items else 0.0,
             "sensitive": {n: list(s) for n, s in self.schema.sensitive_attributes().items()},

@@ -52,6 +52,7 @@ def test_info_movielens_counts(movielens, capsys) -> None:
     assert info["interactions"] == 100_000
     assert info["relation_groups"]["kg"] == {"relations": 24, "edges": 91_631}
     assert info["linked_items"] == 1598
+    assert (info["kg_triples"], info["kg_relation_types"]) == (91_631, 24)
     assert info["sparsity"] == pytest.approx(1 - 100_000 / (943 * 1682))
     assert info["sensitive"] == {"user": ["gender", "age"]}
 
@@ -59,7 +60,8 @@ def test_info_movielens_counts(movielens, capsys) -> None:
 def test_info_movielens_table(movielens) -> None:
     proc = kgrec("data", "info", "movielens-100k")
     assert proc.returncode == 0, proc.stderr
-    for text in ("943", "1,682", "34,628", "100,000", "91,631", "linked items 1,598 / 1,682", "sparsity 93.6953%"):
+    for text in ("943", "1,682", "34,628", "100,000", "91,631", "linked items 1,598 / 1,682", "sparsity 93.6953%",
+                 "knowledge graph 91,631 triples over 24 relation types"):
         assert text in proc.stdout
     # the two unparsable release years are reported, not silently lost
     assert "ml-100k.item:268: field 'release_year': set to missing 2 row(s)" in proc.stderr

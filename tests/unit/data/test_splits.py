@@ -129,7 +129,9 @@ def test_bad_config() -> None:
 
 
 def test_split_save_load(tmp_path, tiny) -> None:
-    split = make_split(tiny, SplitConfig(seed=1))
+    split = make_split(tiny, SplitConfig(method="cold_items", seed=1, cold_fraction=0.3))
     split.save(tmp_path / "split.npz")
-    back = type(split).load(tmp_path / "split.npz", split.config)
-    assert np.array_equal(back.train, split.train) and np.array_equal(back.test, split.test)
+    back = type(split).load(tmp_path / "split.npz")
+    assert back.config == split.config
+    for name in ("train", "valid", "test", "cold_items", "cold_users"):
+        assert np.array_equal(getattr(back, name), getattr(split, name))
