@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--schema-only", action="store_true", help="check the YAML only; read no data")
     validate.add_argument("--strict", action="store_true", help="fail (exit 8) if any row would be dropped")
     _add_data_source(validate)
+    from kgrec.cli.train import add_parsers
+
+    add_parsers(commands, EXIT_CODES)
     return parser
 
 
@@ -70,6 +73,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from kgrec.cli.data import run
 
             return run(args)
+        if args.command in ("train", "evaluate"):
+            from kgrec.cli.train import run_evaluate, run_train
+
+            return run_train(args) if args.command == "train" else run_evaluate(args)
         parser.error(f"unknown command {args.command}")
     except KgrecInputError as err:
         if args.debug:

@@ -11,16 +11,10 @@ from kgrec.errors import LoadWarning, SchemaError, StrictModeError
 
 
 def parse_params(pairs: list[str]) -> dict[str, Any]:
-    """``["n_users=1000", "seed=3"]`` → ``{"n_users": 1000, "seed": 3}`` (values parsed as YAML scalars)."""
-    import yaml
+    """``["n_users=1000", "seed=3"]`` → ``{"n_users": 1000, "seed": 3}``."""
+    from kgrec.train.config import parse_set
 
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise SchemaError(f"expected KEY=VALUE, got '{pair}'", field="--param")
-        out[key.strip()] = yaml.safe_load(value)
-    return out
+    return parse_set(pairs)
 
 
 def _report(warnings: list[LoadWarning], strict: bool) -> None:

