@@ -16,9 +16,16 @@ LASTFM_DIR = SHARED_DATA / "hetrec2011-lastfm-2k"
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    from hypothesis import settings
+
     from kgrec.runtime import configure_threads
 
     configure_threads(int(os.environ.get("KGREC_THREADS", "1")))
+    # Hypothesis profiles: HYPOTHESIS_PROFILE=ci (default) | dev | thorough
+    settings.register_profile("ci", max_examples=60, deadline=None, derandomize=True)
+    settings.register_profile("dev", max_examples=200, deadline=None)
+    settings.register_profile("thorough", max_examples=3000, deadline=None)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")

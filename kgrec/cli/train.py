@@ -24,6 +24,7 @@ def add_parsers(commands: argparse._SubParsersAction, epilog: str) -> None:
     train.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
     train.add_argument("--resume", action="store_true", help="continue an interrupted run from its checkpoint")
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
+    train.add_argument("--evaluate", action="store_true", help="evaluate on the test split after training")
     ev = commands.add_parser("evaluate", help="full-ranking metrics, slices and CIs of a run", epilog=epilog,
                              formatter_class=fmt)
     ev.add_argument("run_dir", metavar="RUN_DIR")
@@ -51,6 +52,8 @@ def run_train(args: argparse.Namespace) -> int:
     metric = cfg.train.metric
     print(f"{run_dir}: {info['model']} best valid {metric} {info[f'valid_{metric}']:.4f} at epoch "
           f"{info['best_epoch']} ({info['seconds_to_best']:.1f} s to best, {info['train_seconds']:.1f} s training)")
+    if args.evaluate:
+        return run_evaluate(argparse.Namespace(run_dir=str(run_dir), split="test"))
     return 0
 
 

@@ -16,6 +16,7 @@ A new model is one file plus ``@register("name")``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -98,6 +99,10 @@ class Recommender(nn.Module):
     def fit(self, ctx: ModelContext) -> None:
         """Closed-form fitting; trainable models are fitted by the trainer instead."""
         raise TypeError(f"{type(self).__name__} is trained by kgrec.train, not fitted in closed form")
+
+    def after_fit(self, ctx: ModelContext, score: Callable[[Recommender], float]) -> None:
+        """Hook after training has loaded the best weights; ``score(model)`` gives the
+        validation metric (used, e.g., to pick a blend weight). Default: nothing."""
 
     def embed(self) -> tuple[Tensor, Tensor]:
         raise NotImplementedError

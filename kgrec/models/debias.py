@@ -1,6 +1,8 @@
 """Training objectives, including the causal debiasing options.
 
 - ``bpr``: ``mean -log σ(s⁺ - s⁻)``.
+- ``softmax``: sampled softmax over the positive and its ``n_neg`` negatives,
+  ``-log exp(s⁺/τ) / (exp(s⁺/τ) + Σ exp(s⁻/τ))`` (many negatives sharpen the ranking).
 - ``ips``: inverse-propensity-weighted BPR (Saito et al., WSDM 2020, for pairwise loss):
   each positive (u, i) is weighted by ``w_i = 1 / p_i`` with the popularity propensity
   ``p_i = (n_i / max_j n_j)^γ`` clipped below at ``clip``, and the weights self-normalised so
@@ -20,7 +22,7 @@ from torch.nn import functional as F
 
 from kgrec.errors import SchemaError
 
-OBJECTIVES = ("bpr", "ips", "pda")
+OBJECTIVES = ("bpr", "softmax", "ips", "pda")
 
 
 def ips_weights(item_counts: np.ndarray, gamma: float = 0.5, clip: float = 0.01) -> np.ndarray:
@@ -37,11 +39,11 @@ class Objective:
     """Pairwise loss on [B] positive and [B, n_neg] negative scores."""
 
     def __init__(self, kind: str = "bpr", item_counts: np.ndarray | None = None, gamma: float = 0.5,
-                 clip: float = 0.01) -> None:
+                 clip: float = 0.01, temperature: float = 1.0) -> None:
         if kind not in OBJECTIVES:
             raise SchemaError(f"unknown objective '{kind}' (expected one of {', '.join(OBJECTIVES)})",
                               field="train.objective")
-        self.kind, self.gamma = kind, gamma
+        self.kind, self.gamma, self.temperature = kind, gamma, temperature
         if kind != "bpr" and item_counts is None:
             raise ValueError(f"objective '{kind}' needs item counts")
         if kind == "ips":
@@ -55,6 +57,9 @@ class Objective:
         if self.kind == "pda":
             pos = (F.elu(pos) + 1.0) * self.pop_factor[pos_items]
             neg = (F.elu(neg) + 1.0) * self.pop_factor[neg_items]
+        if self.kind == "softmax":
+            logits = torch.cat([pos.unsqueeze(-1), neg], dim=-1) / self.temperature
+            return -(logits[:, 0] - torch.logsumexp(logits, dim=-1)).mean()
         per = -F.logsigmoid(pos.unsqueeze(-1) - neg).mean(-1)
         if self.kind == "ips":
             per = per * self.item_weight[pos_items]

@@ -58,6 +58,31 @@ class SymmetricSpMM(torch.autograd.Function):
         return None, ctx.adj @ grad
 
 
+class SparseMatmul(torch.autograd.Function):
+    """``M @ X`` for a constant sparse ``M`` with a precomputed ``Mᵀ``: backward ``Mᵀ @ g``."""
+
+    @staticmethod
+    def forward(ctx, mat: Tensor, mat_t: Tensor, x: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.mat_t = mat_t
+        return mat @ x
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[None, None, Tensor]:  # type: ignore[override]
+        return None, None, ctx.mat_t @ grad
+
+
+class SparseOperator:
+    """A constant sparse matrix usable in autograd graphs: ``op(x) = M @ x``."""
+
+    def __init__(self, m: sp.spmatrix) -> None:
+        self.mat = to_torch_csr(m)
+        self.mat_t = to_torch_csr(sp.csr_matrix(m).T)
+        self.shape = self.mat.shape
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return SparseMatmul.apply(self.mat, self.mat_t, x)
+
+
 def propagate(adj: Tensor, x: Tensor, layers: int) -> Tensor:
     """LightGCN propagation: mean of ``Âᵏ X`` for k = 0..layers."""
     out, cur = x, x

@@ -37,7 +37,7 @@ class DataSection:
 
 @dataclass
 class ModelSection:
-    name: str = "lightgcn"
+    name: str = "kgrec"
     params: dict[str, Any] = field(default_factory=dict)
 
 
@@ -50,6 +50,7 @@ class TrainSection:
     objective: str = "bpr"
     gamma: float = 0.5
     ips_clip: float = 0.01
+    temperature: float = 1.0
     patience: int = 10
     eval_every: int = 1
     metric: str = "ndcg@10"

@@ -40,7 +40,8 @@ class TrainState:
 
 
 def make_objective(cfg: RunConfig, ctx: ModelContext) -> Objective:
-    return Objective(cfg.train.objective, ctx.item_counts, gamma=cfg.train.gamma, clip=cfg.train.ips_clip)
+    return Objective(cfg.train.objective, ctx.item_counts, gamma=cfg.train.gamma, clip=cfg.train.ips_clip,
+                     temperature=cfg.train.temperature)
 
 
 def fit(model: Recommender, ctx: ModelContext, cfg: RunConfig, *, state: TrainState | None = None,
@@ -109,4 +110,5 @@ def fit(model: Recommender, ctx: ModelContext, cfg: RunConfig, *, state: TrainSt
     bar.close()
     if state.best_state is not None:
         model.load_state_dict(state.best_state)
+    model.after_fit(ctx, lambda m: validation_score(m, ctx, cfg.train.metric))
     return state

@@ -1,0 +1,108 @@
+"""Every model on one data set with the RecBole protocol; prints one Markdown table.
+
+    .venv/bin/python benchmarks/models.py                                  # movielens-100k, seed 2020
+    .venv/bin/python benchmarks/models.py --seeds 2020 2021 2022           # mean ± 95% CI over seeds
+    .venv/bin/python benchmarks/models.py --data lastfm-2k --data-dir ../shared/data/hetrec2011-lastfm-2k
+    .venv/bin/python benchmarks/models.py --split cold_items --models kgrec text mostpop ease
+
+Protocol: all interactions as implicit feedback, per-user random 80/10/10 split (or the
+chosen split), full ranking with training (and validation) items masked, embedding size 64,
+early stopping on validation NDCG@10. Each (model, seed) runs in its own process so its peak
+RSS is its own. Runs land in runs/bench/ (git-ignored). Nothing here is asserted by tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+CHILD = r"""
+import json, resource, sys
+from kgrec.eval.report import evaluate_run
+from kgrec.train.config import load_config
+from kgrec.train.run import train_run
+job = json.loads(sys.argv[1])
+cfg = load_config(overrides=job["overrides"])
+run = train_run(cfg, job["out"], overwrite=True, progress=False)
+evaluate_run(run, split="test")
+print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+MODELS = {
+    "mostpop": ("mostpop", {}),
+    "itemknn": ("itemknn", {}),
+    "ease": ("ease", {}),
+    "text": ("text", {}),
+    "bprmf": ("bprmf", {}),
+    "lightgcn": ("lightgcn", {}),
+    "kgrec": ("kgrec", {}),
+    "kgrec-no-kg": ("kgrec", {"model": {"params": {"use_kg": False}}}),
+    "kgrec-no-social": ("kgrec", {"model": {"params": {"use_social": False}}}),
+    "kgrec-no-text": ("kgrec", {"model": {"params": {"use_text": False}}}),
+    "kgrec-ips": ("kgrec", {"train": {"objective": "ips"}}),
+    "kgrec-pda": ("kgrec", {"train": {"objective": "pda"}}),
+}
+
+
+def merge(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default="movielens-100k")
+    ap.add_argument("--data-dir")
+    ap.add_argument("--split", default="random")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[2020])
+    ap.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    ap.add_argument("--out", default="runs/bench")
+    args = ap.parse_args()
+    from kgrec.eval.stats import mean_ci
+
+    rows = []
+    for label in args.models:
+        name, extra = MODELS[label]
+        results = []
+        for seed in args.seeds:
+            overrides = merge({"seed": seed, "model": {"name": name, "params": {}},
+                               "data": {"name": args.data, "data_dir": args.data_dir,
+                                        "split": {"method": args.split}}}, extra)
+            out = Path(args.out) / f"{Path(args.data).stem}-{args.split}-{label}-s{seed}"
+            proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps({"overrides": overrides, "out": str(out)})],
+                                  capture_output=True, text=True)
+            if proc.returncode != 0:
+                print(f"{label} seed {seed} failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
+                continue
+            rss = json.loads(proc.stdout.strip().splitlines()[-1])["peak_rss_mb"]
+            metrics = json.loads((out / "metrics.json").read_text())
+            results.append((metrics, rss))
+            print(f"{label} seed {seed}: ndcg@10 {metrics['test']['ndcg@10']:.4f}", file=sys.stderr, flush=True)
+        if not results:
+            continue
+
+        def stat(key: str, fmt: str = "{:.4f}") -> str:
+            vals = [m["test"][key] for m, _ in results]
+            mean, lo, hi = mean_ci(vals)
+            return fmt.format(mean) + ("" if len(vals) < 2 else f" ± {(hi - lo) / 2:.4f}")
+
+        first = results[0][0]
+        spe = first.get("seconds_per_epoch")
+        rows.append([label, stat("ndcg@10"), stat("recall@20"), stat("ips_ndcg@10"), stat("avg_popularity@10", "{:.1f}"),
+                     stat("coverage@10"), f"{first['seconds_to_best']:.1f}", "–" if spe is None else f"{spe:.2f}",
+                     f"{max(r for _, r in results):.0f}"])
+    seeds = ", ".join(map(str, args.seeds))
+    print(f"\n{args.data}, split {args.split}, seeds {seeds} (± = half-width of the 95% t-interval over seeds)\n")
+    print("| model | NDCG@10 | Recall@20 | IPS-NDCG@10 | avg pop@10 | coverage@10 | s to best | s/epoch | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+
+if __name__ == "__main__":
+    main()
