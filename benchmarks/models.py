@@ -62,10 +62,12 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[2020])
     ap.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     ap.add_argument("--out", default="runs/bench")
+    ap.add_argument("--baseline", default="ease", help="paired per-user test of NDCG@10 against this model")
     args = ap.parse_args()
-    from kgrec.eval.stats import mean_ci
+    from kgrec.eval.stats import mean_ci, paired_test
 
     rows = []
+    per_user: dict[str, list[float]] = {}
     for label in args.models:
         name, extra = MODELS[label]
         results = []
@@ -82,6 +84,8 @@ def main() -> None:
             rss = json.loads(proc.stdout.strip().splitlines()[-1])["peak_rss_mb"]
             metrics = json.loads((out / "metrics.json").read_text())
             results.append((metrics, rss))
+            if seed == args.seeds[0]:
+                per_user[label] = json.loads((out / "per_user_test.json").read_text())["ndcg@10"]
             print(f"{label} seed {seed}: ndcg@10 {metrics['test']['ndcg@10']:.4f}", file=sys.stderr, flush=True)
         if not results:
             continue
@@ -93,13 +97,22 @@ def main() -> None:
 
         first = results[0][0]
         spe = first.get("seconds_per_epoch")
-        rows.append([label, stat("ndcg@10"), stat("recall@20"), stat("ips_ndcg@10"), stat("avg_popularity@10", "{:.1f}"),
+        base = per_user.get(args.baseline)
+        if base is not None and label != args.baseline and len(base) == len(per_user[label]):
+            test = paired_test(per_user[label], base)
+            paired = f"{test['mean_diff']:+.4f} (p={test['t_pvalue']:.3g})"
+        else:
+            paired = "–"
+        rows.append([label, stat("ndcg@10"), paired, stat("recall@20"), stat("ips_ndcg@10"), stat("avg_popularity@10", "{:.1f}"),
                      stat("coverage@10"), f"{first['seconds_to_best']:.1f}", "–" if spe is None else f"{spe:.2f}",
                      f"{max(r for _, r in results):.0f}"])
     seeds = ", ".join(map(str, args.seeds))
     print(f"\n{args.data}, split {args.split}, seeds {seeds} (± = half-width of the 95% t-interval over seeds)\n")
-    print("| model | NDCG@10 | Recall@20 | IPS-NDCG@10 | avg pop@10 | coverage@10 | s to best | s/epoch | peak RSS MB |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(f"Δ vs {args.baseline}: mean per-user NDCG@10 difference on seed {args.seeds[0]}, paired t-test p-value "
+          f"(run the baseline first in --models)\n")
+    print(f"| model | NDCG@10 | Δ vs {args.baseline} | Recall@20 | IPS-NDCG@10 | avg pop@10 | coverage@10 | s to best "
+          "| s/epoch | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
 
