@@ -142,7 +142,8 @@ def evaluate(model: Recommender, ctx: ModelContext, part: str = "test", ks: tupl
     if len(ctx.split.cold_items):
         cold = np.zeros(ctx.num_items, dtype=bool)
         cold[ctx.split.cold_items] = True
-        rel_cold = relevant.multiply(cold[None, :]).tocsr()
+        rel_cold = sp.csr_matrix(relevant.multiply(cold[None, :]))
+        rel_cold.eliminate_zeros()
         has = np.diff(rel_cold.indptr) > 0
         if has.any():
             slices["cold_items"] = {"users": int(has.sum()),

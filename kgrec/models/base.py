@@ -15,6 +15,8 @@ A new model is one file plus ``@register("name")``.
 
 from __future__ import annotations
 
+import abc
+
 from dataclasses import dataclass, field
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -79,7 +81,7 @@ class ModelContext:
         return cls(dataset=dataset, split=split, train=train)
 
 
-class Recommender(nn.Module):
+class Recommender(nn.Module, abc.ABC):
     """Base class of every model (see the module docstring for the contract)."""
 
     name: ClassVar[str] = ""
@@ -104,8 +106,9 @@ class Recommender(nn.Module):
         """Hook after training has loaded the best weights; ``score(model)`` gives the
         validation metric (used, e.g., to pick a blend weight). Default: nothing."""
 
+    @abc.abstractmethod
     def embed(self) -> tuple[Tensor, Tensor]:
-        raise NotImplementedError
+        """Final ``(user_vectors [U, d], item_vectors [I, d])``."""
 
     def loss(self, batch: Batch) -> Tensor:
         raise TypeError(f"{type(self).__name__} has no training loss")

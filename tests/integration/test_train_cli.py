@@ -80,3 +80,15 @@ def test_resume_continues_an_interrupted_run(tmp_path, env) -> None:
 def test_bad_config_key_exit_code(env) -> None:
     proc = kgrec("train", "--set", "train.learning_rate=0.1", env=env)
     assert proc.returncode == 3 and "field 'train.learning_rate'" in proc.stderr and "lr" in proc.stderr
+
+
+def test_cold_item_split_reports_cold_slice(tmp_path, env) -> None:
+    run = tmp_path / "cold"
+    proc = kgrec("train", "--model", "ease", *WORLD, "--set", "data.split.method=cold_items", "-o", str(run),
+                 "--evaluate", "--no-progress", env=env)
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads((run / "metrics.json").read_text())
+    cold = metrics["slices"]["test"]["cold_items"]
+    assert cold["users"] > 0
+    # EASE has no signal for items without training interactions (they score 0)
+    assert cold["metrics"]["recall@20"] < metrics["test"]["recall@20"] / 5
