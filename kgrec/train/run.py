@@ -89,7 +89,8 @@ def train_run(cfg: RunConfig, run_dir: str | Path, *, overwrite: bool = False, r
     epochs = [h for h in state.history if h.get("loss") is not None]
     rundir.write_json(work / "train.json", {
         "model": cfg.model.name, "best_epoch": state.best_epoch, "epochs_run": state.epoch,
-        f"valid_{cfg.train.metric}": state.best_metric, "train_seconds": state.elapsed,
+        f"valid_{cfg.train.metric}": state.final_metric, f"valid_{cfg.train.metric}_during_training": state.best_metric,
+        "train_seconds": state.elapsed,
         "seconds_to_best": state.seconds_to_best,
         "seconds_per_epoch": state.elapsed / max(len(epochs), 1) if epochs else None,
         "wall_seconds": time.perf_counter() - start, "history": state.history})

@@ -32,6 +32,7 @@ class TrainState:
     epoch: int = 0
     best_epoch: int = -1
     best_metric: float = float("-inf")
+    final_metric: float | None = None  # after after_fit (e.g. a blend chosen on validation)
     bad_evals: int = 0
     elapsed: float = 0.0
     seconds_to_best: float = 0.0
@@ -58,7 +59,7 @@ def fit(model: Recommender, ctx: ModelContext, cfg: RunConfig, *, state: TrainSt
         start = time.perf_counter()
         model.fit(ctx)
         state.elapsed = state.seconds_to_best = time.perf_counter() - start
-        state.best_metric = validation_score(model, ctx, cfg.train.metric)
+        state.best_metric = state.final_metric = validation_score(model, ctx, cfg.train.metric)
         state.best_epoch, state.epoch = 0, 1
         state.history.append({"epoch": 0, "loss": None, cfg.train.metric: state.best_metric,
                               "seconds": state.elapsed})
@@ -111,4 +112,5 @@ def fit(model: Recommender, ctx: ModelContext, cfg: RunConfig, *, state: TrainSt
     if state.best_state is not None:
         model.load_state_dict(state.best_state)
     model.after_fit(ctx, lambda m: validation_score(m, ctx, cfg.train.metric))
+    state.final_metric = validation_score(model, ctx, cfg.train.metric)
     return state
