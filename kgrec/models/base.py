@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
-import torch
 from torch import Tensor, nn
 
 from kgrec.errors import SchemaError

@@ -5,7 +5,8 @@
   ``-log exp(s⁺/τ) / (exp(s⁺/τ) + Σ exp(s⁻/τ))`` (many negatives sharpen the ranking).
 - ``ips``: inverse-propensity-weighted BPR (Saito et al., WSDM 2020, for pairwise loss):
   each positive (u, i) is weighted by ``w_i = 1 / p_i`` with the popularity propensity
-  ``p_i = (n_i / max_j n_j)^γ`` clipped below at ``clip``, and the weights self-normalised so
+  ``p_i = (n_i / max_j n_j)^((γ+1)/2)`` (Yang et al., 2018) clipped below at ``clip``, and the
+  weights self-normalised so
   they average 1 over the training interactions (they sum to the sample size).
 - ``pda``: popularity-bias deconfounding (Zhang et al., SIGIR 2021): train on
   ``(ELU(s) + 1) · m_i^γ`` with ``m_i`` the item's share of training interactions, so the
@@ -26,12 +27,15 @@ OBJECTIVES = ("bpr", "softmax", "ips", "pda")
 
 
 def ips_weights(item_counts: np.ndarray, gamma: float = 0.5, clip: float = 0.01) -> np.ndarray:
-    """Per-item ``1/p_i`` with ``p_i = clip_[clip,1]((n_i / max n)^γ)``, scaled so the mean over
-    training interactions (items weighted by ``n_i``) is 1. Items with ``n_i = 0`` get the
-    clipped maximum weight."""
+    """Per-item ``1/p_i`` with the popularity propensity of
+    :func:`kgrec.eval.metrics.popularity_propensity` (the same model the debiased metrics use:
+    ``p_i = clip_[clip,1]((n_i / max n)^((γ+1)/2))``), scaled so the mean over training
+    interactions (items weighted by ``n_i``) is 1. Items with ``n_i = 0`` get the clipped
+    maximum weight."""
+    from kgrec.eval.metrics import popularity_propensity
+
     counts = np.asarray(item_counts, dtype=np.float64)
-    p = np.clip((counts / max(counts.max(), 1.0)) ** gamma, clip, 1.0)
-    w = 1.0 / p
+    w = 1.0 / popularity_propensity(counts, gamma=gamma, clip=clip)
     return w / (np.sum(w * counts) / max(counts.sum(), 1.0))
 
 
