@@ -73,10 +73,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from kgrec.cli.data import run
 
             return run(args)
-        if args.command in ("train", "evaluate"):
-            from kgrec.cli.train import run_evaluate, run_train
+        if args.command in ("train", "evaluate", "compare"):
+            from kgrec.cli import train as cmds
 
-            return run_train(args) if args.command == "train" else run_evaluate(args)
+            return {"train": cmds.run_train, "evaluate": cmds.run_evaluate, "compare": cmds.run_compare}[
+                args.command](args)
         parser.error(f"unknown command {args.command}")
     except KgrecInputError as err:
         if args.debug:

@@ -29,6 +29,12 @@ def add_parsers(commands: argparse._SubParsersAction, epilog: str) -> None:
                              formatter_class=fmt)
     ev.add_argument("run_dir", metavar="RUN_DIR")
     ev.add_argument("--split", choices=("test", "valid"), default="test")
+    cmp_ = commands.add_parser("compare", help="mean ± 95%% CI over seeds and paired tests against a baseline",
+                               epilog=epilog, formatter_class=fmt)
+    cmp_.add_argument("runs", nargs="+", metavar="RUN_DIR", help="evaluated runs of one model (one per seed)")
+    cmp_.add_argument("--baseline", nargs="+", required=True, metavar="RUN_DIR",
+                      help="evaluated baseline runs with the same seeds (splits are matched)")
+    cmp_.add_argument("--split", choices=("test", "valid"), default="test")
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -63,4 +69,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
     path, table = evaluate_run(args.run_dir, split=args.split)
     print(table)
     print(f"\nwrote {path}", file=sys.stderr)
+    return 0
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from kgrec.eval.compare import compare, format_comparison
+
+    print(format_comparison(compare(args.runs, args.baseline, split=args.split)))
     return 0

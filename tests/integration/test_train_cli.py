@@ -92,3 +92,20 @@ def test_cold_item_split_reports_cold_slice(tmp_path, env) -> None:
     assert cold["users"] > 0
     # EASE has no signal for items without training interactions (they score 0)
     assert cold["metrics"]["recall@20"] < metrics["test"]["recall@20"] / 5
+
+
+def test_compare_seeds_against_a_baseline(tmp_path, env) -> None:
+    runs: dict[str, list[str]] = {"ease": [], "mostpop": []}
+    for model in runs:
+        for seed in (1, 2):
+            out = tmp_path / f"{model}-{seed}"
+            proc = kgrec("train", "--model", model, *WORLD, "--seed", str(seed), "-o", str(out), "--evaluate",
+                         "--no-progress", env=env)
+            assert proc.returncode == 0, proc.stderr
+            runs[model].append(str(out))
+    proc = kgrec("compare", *runs["ease"], "--baseline", *runs["mostpop"], env=env)
+    assert proc.returncode == 0, proc.stderr
+    row = next(line for line in proc.stdout.splitlines() if line.startswith("| ndcg@10"))
+    assert row.count("(p=") == 2 and " ± " in row
+    mismatched = kgrec("compare", runs["ease"][0], "--baseline", runs["mostpop"][1], env=env)
+    assert mismatched.returncode == 4 and "shares a split" in mismatched.stderr
