@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import abc
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -55,7 +55,6 @@ class ModelContext:
     train: sp.csr_matrix
     item_text: np.ndarray | None = None
     user_text: np.ndarray | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def num_users(self) -> int:

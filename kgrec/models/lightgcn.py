@@ -26,7 +26,10 @@ class LightGCN(Recommender):
         super().__init__(ctx)
         self.layers, self.reg = layers, reg
         self.emb = nn.Embedding(ctx.num_users + ctx.num_items, dim)
-        nn.init.normal_(self.emb.weight, std=init_std) if init_std > 0 else nn.init.xavier_uniform_(self.emb.weight)
+        if init_std > 0:
+            nn.init.normal_(self.emb.weight, std=init_std)
+        else:
+            nn.init.xavier_uniform_(self.emb.weight)
         self.adj = to_torch_csr(bipartite_adjacency(ctx.train))
 
     def embed(self) -> tuple[Tensor, Tensor]:

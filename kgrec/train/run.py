@@ -110,8 +110,7 @@ def load_run(run_dir: str | Path, *, progress: bool = False) -> Run:
                         field="RUN_DIR")
     cfg = load_config(run_dir / "config.yaml")
     configure_threads(cfg.threads)
-    dataset = load_dataset(run_dir / "schema.yaml" if not Path(cfg.data.name).is_file() else cfg.data.name,
-                           data_dir=cfg.data.data_dir)
+    dataset = load_dataset(run_dir / "schema.yaml", data_dir=cfg.data.data_dir)  # the run's own schema copy
     rundir.check_data(run_dir, dataset)
     split = Split.load(run_dir / "split.npz")
     ctx = build_context(cfg, dataset, split, progress)

@@ -12,8 +12,7 @@ themselves are never written.
 
 A case is either an *error* (its exit code is non-zero and stderr is one ``kgrec: ...`` line)
 or a *warning* (``warning=True``: the data stays usable, exit 0, a ``kgrec: warning:`` line
-with the count of rows dropped; ``--strict`` turns it into exit 8). ``xfail`` holds the
-description of a known product bug; the test is then marked ``xfail(strict=True)``.
+with the count of rows dropped; ``--strict`` turns it into exit 8).
 """
 
 from __future__ import annotations
@@ -179,7 +178,6 @@ class Case:
     exit_code: int
     warning: bool = False           # data still usable: exit 0 + a warning line; --strict -> exit 8
     offline: bool = False           # run with KGREC_OFFLINE=1
-    xfail: str | None = None        # a known product bug (the test is xfail(strict=True))
 
 
 CASES: list[Case] = []
