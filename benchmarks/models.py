@@ -90,8 +90,8 @@ def main() -> None:
         if not results:
             continue
 
-        def stat(key: str, fmt: str = "{:.4f}") -> str:
-            vals = [m["test"][key] for m, _ in results]
+        def stat(key: str, fmt: str = "{:.4f}", where: str | None = None) -> str:
+            vals = [(m["slices"]["test"][where]["metrics"] if where else m["test"])[key] for m, _ in results]
             mean, lo, hi = mean_ci(vals)
             return fmt.format(mean) + ("" if len(vals) < 2 else f" ± {(hi - lo) / 2:.4f}")
 
@@ -106,13 +106,16 @@ def main() -> None:
         rows.append([label, stat("ndcg@10"), paired, stat("recall@20"), stat("ips_ndcg@10"), stat("avg_popularity@10", "{:.1f}"),
                      stat("coverage@10"), f"{first['seconds_to_best']:.1f}", "–" if spe is None else f"{spe:.2f}",
                      f"{max(r for _, r in results):.0f}"])
+        if args.split == "cold_items":
+            rows[-1][4:4] = [stat("recall@20", where="cold_items"), stat("recall@20", where="cold_items_only")]
     seeds = ", ".join(map(str, args.seeds))
     print(f"\n{args.data}, split {args.split}, seeds {seeds} (± = half-width of the 95% t-interval over seeds)\n")
     print(f"Δ vs {args.baseline}: mean per-user NDCG@10 difference on seed {args.seeds[0]}, paired t-test p-value "
           f"(run the baseline first in --models)\n")
-    print(f"| model | NDCG@10 | Δ vs {args.baseline} | Recall@20 | IPS-NDCG@10 | avg pop@10 | coverage@10 | s to best "
-          "| s/epoch | peak RSS MB |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    cold = "cold Recall@20 (all items) | cold Recall@20 (cold items only) | " if args.split == "cold_items" else ""
+    print(f"| model | NDCG@10 | Δ vs {args.baseline} | Recall@20 | {cold}IPS-NDCG@10 | avg pop@10 | coverage@10 "
+          "| s to best | s/epoch | peak RSS MB |")
+    print("|" + "---|" * (10 + 2 * bool(cold)))
     for row in rows:
         print("| " + " | ".join(row) + " |")
 

@@ -60,10 +60,15 @@ def item_feature_matrix(ctx: ModelContext) -> sp.csr_matrix | None:
 
 
 @torch.no_grad()
-def rank(model: Recommender, users: np.ndarray, k: int, exclude: sp.csr_matrix | None) -> np.ndarray:
+def rank(model: Recommender, users: np.ndarray, k: int, exclude: sp.csr_matrix | None,
+         candidates: np.ndarray | None = None) -> np.ndarray:
+    """Top-``k`` item ids per user over all items, or over ``candidates`` only."""
     model.eval()
     user_vectors, item_vectors = model.embed()
-    return topk_from_vectors(user_vectors, item_vectors, users, k, exclude)
+    if candidates is None:
+        return topk_from_vectors(user_vectors, item_vectors, users, k, exclude)
+    sub = None if exclude is None else sp.csr_matrix(exclude[:, candidates])
+    return candidates[topk_from_vectors(user_vectors, item_vectors[torch.from_numpy(candidates)], users, k, sub)]
 
 
 def validation_score(model: Recommender, ctx: ModelContext, metric: str = "ndcg@10") -> float:
@@ -149,5 +154,10 @@ def evaluate(model: Recommender, ctx: ModelContext, part: str = "test", ks: tupl
             slices["cold_items"] = {"users": int(has.sum()),
                                     "metrics": compute(acc, list(ks), topk=topk[has], relevant=rel_cold[has],
                                                        n_items=ctx.num_items)}
+            # the item cold-start protocol of DropoutNet/CLCRec: rank the cold items only
+            cold_top = rank(model, users[has], kmax, exclusion_matrix(ctx, part), np.flatnonzero(cold))
+            slices["cold_items_only"] = {"users": int(has.sum()),
+                                         "metrics": compute(acc, list(ks), topk=cold_top, relevant=rel_cold[has],
+                                                            n_items=ctx.num_items)}
     result["slices"] = slices
     return result

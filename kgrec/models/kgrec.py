@@ -9,8 +9,7 @@ Ego representations (d = ``dim``):
   item → node matrix of relation path ``r`` (from the schema's KG and link edges, one and
   two hops), ``E_T`` embeddings of the path's target nodes and ``w_r`` a per-relation
   diagonal transform (R-GCN with diagonal bases). ``m_i = 0`` for items without training
-  interactions (cold), so they are scored from text and KG alone; ID dropout in training
-  teaches the side channels to carry that load.
+  interactions (cold); ID dropout in training teaches the side channels to carry load.
 - user ``u``: ``h_u = m_u·e_u + A x_u + P_u t_u``, then social diffusion
   ``h_u ← h_u + β S h_u`` over the row-normalised friend matrix ``S`` (DiffNet-style),
   where ``x_u`` holds the non-sensitive attributes (sensitive ones only if asked).
@@ -20,13 +19,22 @@ closed-form item-item component (EASE with KG and text side information, which g
 cold items non-zero weights) adds ``X_u · B_{:, i}``; its blend weight ``α`` is chosen on
 validation NDCG@10 after training. Both terms are inner products, so the final vectors are
 ``[α z_u ; X_u]`` and ``[z_i ; B_{:, i}]`` and top-K is one matrix product.
+
+Cold start. An item without training interactions gets the final vector ``c · M Y_w``:
+kernel ridge regression (cosine kernels of text and KG rows) of the warm items' final
+vectors ``Y_w`` on content, with the scale ``c`` chosen on validation. A user without
+training interactions keeps the GNN's attribute/text/social vector and, for the item-item
+term, the mean history of their friends.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
+import scipy.linalg
+import scipy.sparse as sp
 import torch
 from torch import Tensor, nn
 
@@ -35,6 +43,55 @@ from kgrec.models.propagation import SparseOperator, bipartite_adjacency, propag
 from kgrec.models.side import attribute_matrix, item_item_with_side, item_relation_paths, social_matrix
 
 BLEND_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
+
+
+@dataclass
+class ContentRegression:
+    """Kernel ridge regression from item content to the warm items' final vectors.
+
+    ``cold_map`` [C, W] is ``K_cw (K_ww + λI)⁻¹`` (``K``: the sum over content blocks of
+    cosine kernels), so the cold items' vectors are ``cold_map @ Y_w``. ``loo_rows`` [S] (a
+    sample of warm positions), ``loo_cols = P[:, S]`` and ``loo_diag = P_SS`` with
+    ``P = (K_ww + λI)⁻¹`` give the leave-one-out predictions ``ŷ_i = y_i − (P Y)_i / P_ii``
+    used to calibrate the scale of the regressed vectors."""
+
+    cold_map: np.ndarray
+    loo_rows: np.ndarray
+    loo_cols: np.ndarray
+    loo_diag: np.ndarray
+
+    @classmethod
+    def fit(cls, content: list[np.ndarray | sp.spmatrix], warm: np.ndarray, reg: float,
+            sample: int = 1000, seed: int = 0) -> ContentRegression:
+        cold, warm_idx = np.flatnonzero(~warm), np.flatnonzero(warm)
+        if not len(cold) or not len(warm_idx) or not content or reg <= 0:
+            return cls(np.zeros((0, len(warm_idx))), np.zeros(0, np.int64), np.zeros((len(warm_idx), 0)), np.zeros(0))
+        rows = np.concatenate([warm_idx, cold])
+        kernel = np.zeros((len(rows), len(warm_idx)))
+        for f in content:
+            f = sp.csr_matrix(f, dtype=np.float64)
+            f = sp.csr_matrix(sp.diags(1.0 / np.maximum(sp.linalg.norm(f, axis=1), 1e-12)) @ f)
+            kernel += np.asarray((f[rows] @ f[warm_idx].T).todense())
+        k_ww, k_cw = kernel[: len(warm_idx)], kernel[len(warm_idx):]
+        k_ww[np.diag_indices_from(k_ww)] += reg
+        factor = scipy.linalg.cho_factor(k_ww, overwrite_a=True)
+        loo_rows = np.sort(np.random.default_rng(seed).permutation(len(warm_idx))[:sample])
+        unit = np.zeros((len(warm_idx), len(loo_rows)))
+        unit[loo_rows, np.arange(len(loo_rows))] = 1.0
+        loo_cols = scipy.linalg.cho_solve(factor, unit)
+        cold_map = scipy.linalg.cho_solve(factor, k_cw.T).T  # K_ww is symmetric
+        return cls(cold_map, loo_rows, loo_cols, loo_cols[loo_rows, np.arange(len(loo_rows))])
+
+    def calibration(self, users: Tensor, warm_items: Tensor) -> float:
+        """Least-squares scale ``c`` of true on leave-one-out predicted scores, ``s ≈ c ŝ``
+        over the sampled warm items and the given user vectors (so ``c · cold_map @ Y_w``
+        estimates a cold item's expected score)."""
+        y = warm_items.double()
+        cols = torch.from_numpy(self.loo_cols)
+        rows = torch.from_numpy(self.loo_rows)
+        pred = y[rows] - (cols.T @ y) / torch.from_numpy(self.loo_diag).unsqueeze(1)
+        true_s, pred_s = users.double() @ y[rows].T, users.double() @ pred.T
+        return float((true_s * pred_s).sum() / (pred_s * pred_s).sum().clamp_min(1e-12))
 
 
 @register("kgrec")
@@ -53,6 +110,9 @@ class KGRec(Recommender):
         item_item_reg: its λ (default 300).
         side_weight: weight of KG/text similarity in its Gram matrix (default 0.1).
         id_dropout: probability of dropping an ID embedding in a training step (default 0.1).
+        cold_reg: λ of the kernel ridge regression that maps text and KG content to the final
+            vectors of items without training interactions (default 1; 0 keeps the GNN's
+            content-only vectors).
     """
 
     needs_text = True
@@ -60,7 +120,7 @@ class KGRec(Recommender):
     def __init__(self, ctx: ModelContext, dim: int = 64, layers: int = 2, reg: float = 1e-5, init_std: float = 0.1,
                  use_kg: bool = True, use_social: bool = True, use_text: bool = True, use_sensitive: bool = False,
                  max_paths: int = 8, item_item: bool = True, item_item_reg: float = 300.0, side_weight: float = 0.1,
-                 id_dropout: float = 0.1) -> None:
+                 id_dropout: float = 0.1, cold_reg: float = 1.0) -> None:
         super().__init__(ctx)
         ds = ctx.dataset
         self.layers, self.reg, self.id_dropout = layers, reg, id_dropout
@@ -113,6 +173,23 @@ class KGRec(Recommender):
             b = item_item_with_side(ctx.train, side, item_item_reg, side_weight)
             self.register_buffer("ii_user", torch.from_numpy(ctx.train.toarray().astype(np.float32)), persistent=False)
             self.register_buffer("ii_item", torch.from_numpy(b.T.astype(np.float32)))
+            if social is not None:  # cold users borrow their friends' histories
+                cold_u = np.flatnonzero(np.diff(ctx.train.indptr) == 0)
+                borrowed = torch.from_numpy((social[cold_u] @ ctx.train).toarray().astype(np.float32))
+                self.ii_user[torch.from_numpy(cold_u)] = borrowed
+        # cold items: final vectors regressed from content on the warm items' final vectors
+        content = []
+        if use_text and ctx.item_text is not None:
+            content.append(np.asarray(ctx.item_text, np.float64))
+        if self.paths:
+            content.append(sp.hstack([p.matrix for p in self.paths], format="csr"))
+        warm = ctx.item_counts > 0
+        self.content_regression = ContentRegression.fit(content, warm, cold_reg)
+        cold_map = self.content_regression.cold_map
+        self.register_buffer("cold_items", torch.from_numpy(np.flatnonzero(~warm)), persistent=False)
+        self.register_buffer("warm_items", torch.from_numpy(np.flatnonzero(warm)), persistent=False)
+        self.register_buffer("cold_map", torch.from_numpy(cold_map.astype(np.float32)), persistent=False)
+        self.register_buffer("cold_scale", torch.tensor(1.0))
 
     def _item_ego(self, drop: Tensor | None) -> Tensor:
         h = self.item_emb.weight * self.item_warm
@@ -151,9 +228,12 @@ class KGRec(Recommender):
 
     def embed(self) -> tuple[Tensor, Tensor]:
         users, items = self.gnn()
-        if not self.item_item:
-            return users, items
-        return torch.cat([self.blend * users, self.ii_user], 1), torch.cat([items, self.ii_item], 1)
+        if self.item_item:
+            users, items = torch.cat([self.blend * users, self.ii_user], 1), torch.cat([items, self.ii_item], 1)
+        if len(self.cold_map):
+            regressed = self.cold_map @ items[self.warm_items]
+            items = items.index_copy(0, self.cold_items, self.cold_scale * regressed)
+        return users, items
 
     def loss(self, batch: Batch) -> Tensor:
         users, items = self.gnn(training=True)
@@ -166,9 +246,17 @@ class KGRec(Recommender):
     @torch.no_grad()
     def after_fit(self, ctx: ModelContext, score: Callable[[Recommender], float]) -> None:
         """Choose the blend weight ``α`` of the GNN against the item-item term on validation,
-        with the GNN scores scaled to the item-item scores' spread."""
-        if not self.item_item:
-            return
+        with the GNN scores scaled to the item-item scores' spread; then calibrate the scale
+        of the cold items' regressed vectors (ridge shrinks them towards zero) by leave-one-out
+        regression on warm items, so cold items rank by their expected score."""
+        if self.item_item:
+            self._choose_blend(score)
+        if len(self.cold_map):
+            users, items = self.embed()
+            sample = torch.arange(0, self.num_users, max(1, self.num_users // 256))
+            self.cold_scale.fill_(self.content_regression.calibration(users[sample], items[self.warm_items]))
+
+    def _choose_blend(self, score: Callable[[Recommender], float]) -> None:
         users, items = self.gnn()
         sample = torch.arange(0, self.num_users, max(1, self.num_users // 256))
         gnn_std = (users[sample] @ items.T).std().clamp_min(1e-12)
