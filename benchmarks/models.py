@@ -44,6 +44,7 @@ MODELS = {
     "kgrec-no-text": ("kgrec", {"model": {"params": {"use_text": False}}}),
     "kgrec-ips": ("kgrec", {"train": {"objective": "ips"}}),
     "kgrec-pda": ("kgrec", {"train": {"objective": "pda"}}),
+    "kgrec-pda-target": ("kgrec", {"train": {"objective": "pda"}, "model": {"params": {"popularity_target": 0.25}}}),
 }
 
 

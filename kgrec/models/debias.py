@@ -39,6 +39,15 @@ def ips_weights(item_counts: np.ndarray, gamma: float = 0.5, clip: float = 0.01)
     return w / (np.sum(w * counts) / max(counts.sum(), 1.0))
 
 
+def popularity_share(item_counts: np.ndarray) -> np.ndarray:
+    """``m_i``: item ``i``'s share of the training interactions, floored at the smallest
+    non-zero share (so items without interactions do not get a zero factor)."""
+    counts = np.asarray(item_counts, dtype=np.float64)
+    share = counts / max(counts.sum(), 1.0)
+    floor = share[share > 0].min() if (share > 0).any() else 1.0
+    return np.maximum(share, floor)
+
+
 class Objective:
     """Pairwise loss on [B] positive and [B, n_neg] negative scores."""
 
@@ -53,9 +62,7 @@ class Objective:
         if kind == "ips":
             self.item_weight = torch.from_numpy(ips_weights(item_counts, gamma, clip).astype(np.float32))
         if kind == "pda":
-            counts = np.asarray(item_counts, dtype=np.float64)
-            share = np.maximum(counts / max(counts.sum(), 1.0), 1e-12)
-            self.pop_factor = torch.from_numpy(share.astype(np.float32)) ** gamma
+            self.pop_factor = torch.from_numpy(popularity_share(item_counts).astype(np.float32)) ** gamma
 
     def __call__(self, pos: Tensor, neg: Tensor, pos_items: Tensor, neg_items: Tensor) -> Tensor:
         if self.kind == "pda":

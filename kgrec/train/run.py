@@ -36,10 +36,14 @@ def split_config(cfg: RunConfig) -> SplitConfig:
     return SplitConfig(method=s.method, ratios=tuple(s.ratios), cold_fraction=s.cold_fraction, seed=cfg.split_seed)
 
 
-def build_context(cfg: RunConfig, dataset: GraphDataset, split: Split, progress: bool = True) -> ModelContext:
+def build_context(cfg: RunConfig, dataset: GraphDataset, split: Split, progress: bool = True,
+                  run_dir: Path | None = None) -> ModelContext:
+    """The model context, with text vectors if the model needs them. With ``text.lora``, the
+    item vectors come from the LoRA-adapted encoder: loaded from ``run_dir/text_lora`` when
+    present, otherwise fine-tuned now and saved there."""
     ctx = ModelContext.build(dataset, split)
-    from kgrec.models.base import MODELS
     import kgrec.models  # noqa: F401
+    from kgrec.models.base import MODELS
 
     cls = MODELS.get(cfg.model.name)
     if cls is not None and cls.needs_text:
@@ -50,7 +54,28 @@ def build_context(cfg: RunConfig, dataset: GraphDataset, split: Split, progress:
             texts = dataset.nodes[role].text
             if texts is not None:
                 setattr(ctx, attr, encode_texts(texts, tcfg, progress=progress))
+        if cfg.text.lora and dataset.nodes[dataset.schema.item_type].text is not None:
+            ctx.item_text = _lora_item_text(cfg, dataset, ctx, run_dir, progress)
     return ctx
+
+
+def _lora_item_text(cfg: RunConfig, dataset: GraphDataset, ctx: ModelContext, run_dir: Path | None,
+                    progress: bool) -> np.ndarray:
+    import json
+
+    from kgrec.text import resolve_model_path
+    from kgrec.text.lora import finetune
+
+    if run_dir is None:
+        raise ValueError("text.lora needs a run directory for the adapter")
+    out = run_dir / "text_lora"
+    if (out / "item_text.npy").is_file():
+        return np.load(out / "item_text.npy")
+    texts = list(dataset.nodes[dataset.schema.item_type].text)
+    vectors, stats = finetune(texts, ctx.train, resolve_model_path(cfg.text.model), cfg.text.lora_settings, out,
+                              progress=progress)
+    (out / "stats.json").write_text(json.dumps(stats, indent=2))
+    return vectors
 
 
 def train_run(cfg: RunConfig, run_dir: str | Path, *, overwrite: bool = False, resume: bool = False,
@@ -64,7 +89,7 @@ def train_run(cfg: RunConfig, run_dir: str | Path, *, overwrite: bool = False, r
     seed_everything(cfg.seed)
     dataset = load_dataset(cfg.data.name, data_dir=cfg.data.data_dir)
     split = Split.load(work / "split.npz") if resume else make_split(dataset, split_config(cfg))
-    ctx = build_context(cfg, dataset, split, progress)
+    ctx = build_context(cfg, dataset, split, progress, work)
     model = create_model(cfg.model.name, ctx, cfg.model.params)
     state, opt_state, rng = None, None, np.random.default_rng(cfg.seed)
     if resume:
@@ -113,7 +138,7 @@ def load_run(run_dir: str | Path, *, progress: bool = False) -> Run:
     dataset = load_dataset(run_dir / "schema.yaml", data_dir=cfg.data.data_dir)  # the run's own schema copy
     rundir.check_data(run_dir, dataset)
     split = Split.load(run_dir / "split.npz")
-    ctx = build_context(cfg, dataset, split, progress)
+    ctx = build_context(cfg, dataset, split, progress, run_dir)
     model = create_model(cfg.model.name, ctx, cfg.model.params)
     rundir.load_weights(model, run_dir / "model.safetensors")
     model.eval()
