@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import types
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -99,3 +103,50 @@ def dump_yaml(data: Any) -> str:
             return [plain(v) for v in x]
         return x
     return yaml.safe_dump(plain(data), sort_keys=False, allow_unicode=True)
+
+
+def _check(value: Any, tp: Any, where: str, file: str | None, line: int | None) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        tp = next(a for a in args if a is not type(None))
+        return _check(value, tp, where, file, line)
+    if dataclasses.is_dataclass(tp):
+        return build_dataclass(tp, value, where, file)
+    ok = {int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+          float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+          str: lambda v: isinstance(v, str), bool: lambda v: isinstance(v, bool)}
+    base = origin or tp
+    if base is list:
+        if not isinstance(value, list):
+            raise SchemaError(f"expected a list, got {value!r}", file=file, line=line, field=where)
+        return [_check(v, args[0], f"{where}[{i}]", file, line) for i, v in enumerate(value)]
+    if base is dict:
+        if not isinstance(value, dict):
+            raise SchemaError(f"expected a mapping, got {value!r}", file=file, line=line, field=where)
+        return dict(value)
+    if base in ok and not ok[base](value):
+        raise SchemaError(f"expected {base.__name__}, got {value!r}", file=file, line=line, field=where)
+    return float(value) if base is float else value
+
+
+def build_dataclass(cls: type, raw: Any, where: str = "", file: str | None = None) -> Any:
+    """A dataclass from a (line-aware) mapping: unknown keys (with a did-you-mean hint) and
+    wrong types are :class:`SchemaError` naming the file, line and dotted field."""
+    if not isinstance(raw, dict):
+        raise SchemaError(f"expected a mapping, got {raw!r}", file=file, field=where or "config")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in raw.items():
+        path = f"{where}.{key}" if where else str(key)
+        line = raw.line_of(key) if isinstance(raw, LineDict) else None
+        if key not in names:
+            hint = difflib.get_close_matches(str(key), names, n=1)
+            raise SchemaError(f"unknown key '{key}'" + (f" (did you mean '{hint[0]}'?)" if hint else
+                                                        f" (allowed: {', '.join(names)})"),
+                              file=file, line=line, field=path)
+        kwargs[key] = _check(value, hints[key], path, file, line)
+    return cls(**kwargs)

@@ -40,6 +40,7 @@ from torch import Tensor, nn
 
 from kgrec.models.base import Batch, ModelContext, Recommender, l2_reg, register
 from kgrec.models.debias import popularity_share
+from kgrec.models.masks import EdgeMasks, masked_propagate, replace_row, scale_row
 from kgrec.models.propagation import (
     SparseOperator,
     bipartite_adjacency,
@@ -145,7 +146,10 @@ class KGRec(Recommender):
                              persistent=False)
         self.register_buffer("item_warm", torch.from_numpy(ctx.item_counts > 0).float().unsqueeze(1),
                              persistent=False)
-        self.adj = to_torch_csr(bipartite_adjacency(ctx.train))
+        self.train_sp = sp.csr_matrix(ctx.train)
+        self.train_sp.sort_indices()
+        self.adj_sp = bipartite_adjacency(ctx.train)
+        self.adj = to_torch_csr(self.adj_sp)
         # knowledge graph: one learned transform per relation path
         self.paths = item_relation_paths(ds, max_paths) if use_kg else []
         self.path_ops = [SparseOperator(p.matrix) for p in self.paths]
@@ -175,6 +179,7 @@ class KGRec(Recommender):
             self.attr_emb = nn.Linear(dense.shape[1], dim, bias=False)
         social = social_matrix(ds) if use_social else None
         self.social = SparseOperator(social) if social is not None else None
+        self.social_sp = social
         self.social_beta = nn.Parameter(torch.tensor(0.5)) if social is not None else None
         # closed-form item-item component with side information, fitted in after_fit under
         # the training objective (so early stopping judges the GNN alone)
@@ -207,50 +212,86 @@ class KGRec(Recommender):
         self.register_buffer("cold_map", torch.from_numpy(cold_map.astype(np.float32)), persistent=False)
         self.register_buffer("cold_scale", torch.tensor(1.0))
 
-    def _item_ego(self, drop: Tensor | None) -> Tensor:
+    def _item_ego(self, drop: Tensor | None, masks: EdgeMasks | None = None) -> Tensor:
         h = self.item_emb.weight * self.item_warm
         if drop is not None:
             h = h * drop
         if self.item_proj is not None:
             t = self.item_proj(self.item_text)
-            h = h + torch.sigmoid(self.item_gate(torch.cat([h, t], dim=1))) * t
+            g = torch.sigmoid(self.item_gate(torch.cat([h, t], dim=1))) * t
+            h = h + (g if masks is None else scale_row(g, masks.item, masks.item_text))
         if self.paths:
             att = torch.softmax(self.rel_logit, 0)
             for k, (path, op) in enumerate(zip(self.paths, self.path_ops)):
-                target = self.node_emb[self.target_index[path.target]].weight
-                h = h + att[k] * op(target * self.rel_diag[k])
+                x = self.node_emb[self.target_index[path.target]].weight * self.rel_diag[k]
+                y = op(x)
+                if masks is not None and k < len(masks.kg) and masks.kg[k] is not None:
+                    cols, vals = self.kg_row(k, masks.item)
+                    y = replace_row(y, masks.item, (vals * masks.kg[k]) @ x[cols])
+                h = h + att[k] * y
         return h
 
-    def _user_ego(self, drop: Tensor | None) -> Tensor:
+    def _user_ego(self, drop: Tensor | None, masks: EdgeMasks | None = None) -> Tensor:
         h = self.user_emb.weight * self.user_warm
         if drop is not None:
             h = h * drop
         if self.attr_emb is not None:
-            h = h + self.attr_emb(self.user_attr)
+            a = self.attr_emb(self.user_attr)
+            h = h + (a if masks is None else scale_row(a, masks.user, masks.user_attr))
         if self.user_proj is not None:
-            h = h + self.user_proj(self.user_text)
+            t = self.user_proj(self.user_text)
+            h = h + (t if masks is None else scale_row(t, masks.user, masks.user_text))
         if self.social is not None:
-            h = h + self.social_beta * self.social(h)
+            s = self.social(h)
+            if masks is not None and masks.friends is not None:
+                cols, vals = self.friend_row(masks.user)
+                s = replace_row(s, masks.user, (vals * masks.friends) @ h[cols])
+            h = h + self.social_beta * s
         return h
 
-    def gnn(self, training: bool = False) -> tuple[Tensor, Tensor]:
-        """The propagated representations ``z_u``, ``z_i`` (ID dropout when training)."""
+    def gnn(self, training: bool = False, masks: EdgeMasks | None = None) -> tuple[Tensor, Tensor]:
+        """The propagated representations ``z_u``, ``z_i`` (ID dropout when training; the
+        edges of one score scaled by ``masks`` when explaining)."""
         du = di = None
         if training and self.id_dropout > 0:
             du = (torch.rand(self.num_users, 1) >= self.id_dropout).float()
             di = (torch.rand(self.num_items, 1) >= self.id_dropout).float()
-        out = propagate(self.adj, torch.cat([self._user_ego(du), self._item_ego(di)]), self.layers)
+        x = torch.cat([self._user_ego(du, masks), self._item_ego(di, masks)])
+        if masks is None or masks.history is None:
+            out = propagate(self.adj, x, self.layers)
+        else:
+            items = self.history_items(masks.user)
+            weights = torch.from_numpy(self.adj_sp[masks.user, self.num_users + items].toarray().ravel()).float()
+            out = masked_propagate(self.adj, x, self.layers, masks.user, torch.from_numpy(self.num_users + items),
+                                   weights, masks.history)
         return out[: self.num_users], out[self.num_users:]
 
-    def embed(self) -> tuple[Tensor, Tensor]:
-        users, items = self.gnn()
+    def embed(self, masks: EdgeMasks | None = None) -> tuple[Tensor, Tensor]:
+        users, items = self.gnn(masks=masks)
         if self.item_item:
-            users = torch.cat([self.blend * users, self.ii_user * self.ii_in], 1)
+            history = self.ii_user * self.ii_in
+            if masks is not None and masks.history is not None:
+                hist = torch.from_numpy(self.history_items(masks.user))
+                row = history[masks.user].index_copy(0, hist, history[masks.user, hist] * masks.history)
+                history = replace_row(history, masks.user, row)
+            users = torch.cat([self.blend * users, history], 1)
             items = torch.cat([items, self.ii_item], 1)
         if len(self.cold_map):
             regressed = self.cold_map @ items[self.warm_items]
             items = items.index_copy(0, self.cold_items, self.cold_scale * regressed)
         return users, items * self.item_scale
+
+    # the inputs of one score, for explanations (kgrec.models.masks)
+    def history_items(self, user: int) -> np.ndarray:
+        return self.train_sp.indices[self.train_sp.indptr[user]: self.train_sp.indptr[user + 1]].astype(np.int64)
+
+    def friend_row(self, user: int) -> tuple[Tensor, Tensor]:
+        row = self.social_sp[user]
+        return torch.from_numpy(row.indices.astype(np.int64)), torch.from_numpy(row.data.astype(np.float32))
+
+    def kg_row(self, k: int, item: int) -> tuple[Tensor, Tensor]:
+        row = self.paths[k].matrix[item]
+        return torch.from_numpy(row.indices.astype(np.int64)), torch.from_numpy(row.data.astype(np.float32))
 
     def loss(self, batch: Batch) -> Tensor:
         users, items = self.gnn(training=True)

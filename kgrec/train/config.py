@@ -7,8 +7,6 @@ and the dotted field; nothing reads ``sys.argv`` or evaluates strings.
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import typing
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -18,7 +16,7 @@ import yaml
 
 from kgrec.errors import SchemaError
 from kgrec.text.lora import LoraSettings
-from kgrec.yamlio import LineDict, load_yaml
+from kgrec.yamlio import build_dataclass, load_yaml
 
 
 @dataclass
@@ -90,51 +88,6 @@ class RunConfig:
         return dataclasses.asdict(self)
 
 
-def _check(value: Any, tp: Any, where: str, file: str | None, line: int | None) -> Any:
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        if value is None and type(None) in args:
-            return None
-        tp = next(a for a in args if a is not type(None))
-        return _check(value, tp, where, file, line)
-    if dataclasses.is_dataclass(tp):
-        return _build(tp, value, where, file)
-    ok = {int: lambda v: isinstance(v, int) and not isinstance(v, bool),
-          float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-          str: lambda v: isinstance(v, str), bool: lambda v: isinstance(v, bool)}
-    base = origin or tp
-    if base is list:
-        if not isinstance(value, list):
-            raise SchemaError(f"expected a list, got {value!r}", file=file, line=line, field=where)
-        return [_check(v, args[0], f"{where}[{i}]", file, line) for i, v in enumerate(value)]
-    if base is dict:
-        if not isinstance(value, dict):
-            raise SchemaError(f"expected a mapping, got {value!r}", file=file, line=line, field=where)
-        return dict(value)
-    if base in ok and not ok[base](value):
-        raise SchemaError(f"expected {base.__name__}, got {value!r}", file=file, line=line, field=where)
-    return float(value) if base is float else value
-
-
-def _build(cls: type, raw: Any, where: str, file: str | None) -> Any:
-    if not isinstance(raw, dict):
-        raise SchemaError(f"expected a mapping, got {raw!r}", file=file, field=where or "config")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    kwargs = {}
-    for key, value in raw.items():
-        path = f"{where}.{key}" if where else str(key)
-        line = raw.line_of(key) if isinstance(raw, LineDict) else None
-        if key not in names:
-            hint = difflib.get_close_matches(str(key), names, n=1)
-            raise SchemaError(f"unknown key '{key}'" + (f" (did you mean '{hint[0]}'?)" if hint else
-                                                        f" (allowed: {', '.join(names)})"),
-                              file=file, line=line, field=path)
-        kwargs[key] = _check(value, hints[key], path, file, line)
-    return cls(**kwargs)
-
-
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in over.items():
@@ -182,9 +135,9 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     if path is not None:
         user = load_yaml(path)
         file = str(path)
-        _build(RunConfig, user, "", file)  # validate with line numbers before merging
+        build_dataclass(RunConfig, user, "", file)  # validate with line numbers before merging
         raw = _merge(raw, user)
     if overrides:
-        _build(RunConfig, overrides, "", "--set")
+        build_dataclass(RunConfig, overrides, "", "--set")
         raw = _merge(raw, overrides)
-    return _build(RunConfig, raw, "", file)
+    return build_dataclass(RunConfig, raw, "", file)

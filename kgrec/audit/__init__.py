@@ -1,0 +1,1 @@
+"""kgrec audit: causal effects, fairness, explanations and the report."""

@@ -1,0 +1,164 @@
+"""Audit plans: what `kgrec audit` checks and the thresholds it gates on (YAML in `audit/`).
+
+A plan names the sensitive attributes, K, the thresholds, the causal questions with their
+confounders, the explanation sample and the seeds. Unknown keys and wrong types are schema
+errors naming the plan file, line and field; attributes are checked against the run's
+schema when the audit starts (:func:`check_against`).
+
+Gates (``thresholds``), each ``{min: x}`` or ``{max: x}``:
+
+- ``user_ratio``: the min/max ratio of per-user NDCG@K and Recall@K over the groups of each
+  sensitive attribute (and their intersections): the "0.8 rule" by default;
+- ``exposure_ratio``: for each item grouping, the smallest exposure share / relevance share;
+- ``gini``: exposure Gini of the top-K lists; ``long_tail_coverage``: share of tail items
+  recommended at least once;
+- ``refutations``: the share of causal refutation tests passed;
+- ``completeness``: the largest IG completeness delta relative to |score − baseline score|;
+- ``faithfulness``: the rate at which removing the top-3 attributed history items lowers the
+  score more than removing 3 random ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kgrec.errors import SchemaError
+from kgrec.yamlio import build_dataclass, load_yaml
+
+QUESTION_KINDS = ("popularity", "sensitive", "off_policy")
+GATES = ("user_ratio", "exposure_ratio", "gini", "long_tail_coverage", "refutations", "completeness", "faithfulness")
+
+
+@dataclass
+class Threshold:
+    min: float | None = None
+    max: float | None = None
+
+    def check(self, value: float) -> bool:
+        if value != value:  # NaN never passes
+            return False
+        return (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
+
+    @property
+    def op(self) -> str:
+        return ">=" if self.min is not None else "<="
+
+    @property
+    def value(self) -> float:
+        return float(self.min if self.min is not None else self.max)  # type: ignore[arg-type]
+
+
+@dataclass
+class CausalQuestion:
+    """One question. ``popularity``: effect of log item popularity on being in users' top-K
+    lists, adjusted for ``confounders`` (item attributes, KG degree, text cluster).
+    ``sensitive``: effect of the user attribute ``attribute`` (binary after ``treated``
+    picks the treated value) on ``outcome`` (``genre_share`` of ``genre`` in the top-K, or
+    ``avg_popularity``), adjusted for ``confounders`` (user activity, history share).
+    ``off_policy``: the model's click rate from logged data (IPS, SNIPS, DR)."""
+
+    name: str
+    kind: str
+    attribute: str | None = None
+    treated: str | None = None
+    outcome: str | None = None
+    genre: str | None = None
+    confounders: list[str] = field(default_factory=list)
+    method: str = "backdoor.linear_regression"
+
+
+@dataclass
+class ExplanationPlan:
+    sample: int = 20
+    n_steps: int = 64
+    max_delta: float = 0.01
+    max_steps: int = 1024
+    faithfulness_k: int = 3
+
+
+@dataclass
+class AuditPlan:
+    name: str
+    k: int = 10
+    seeds: list[int] = field(default_factory=lambda: [0])
+    sensitive: list[str] = field(default_factory=list)
+    intersections: bool = True
+    min_group_size: int = 30
+    item_groups: list[str] = field(default_factory=list)
+    head_share: float = 0.2
+    n_boot: int = 200
+    refutation_simulations: int = 20
+    thresholds: dict[str, Threshold] = field(default_factory=dict)
+    causal: list[CausalQuestion] = field(default_factory=list)
+    explanations: ExplanationPlan = field(default_factory=ExplanationPlan)
+    path: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def load_plan(path: str | Path) -> AuditPlan:
+    """Read and validate a plan file (errors name the file, line and field)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SchemaError("audit plan not found", file=str(path), field="--plan")
+    raw = load_yaml(path)
+    file = str(path)
+    if not isinstance(raw, dict):
+        raise SchemaError("an audit plan is a mapping", file=file, field="plan")
+    thresholds = raw.pop("thresholds", {}) or {}
+    lines = {k: raw.line_of(k) for k in raw} if hasattr(raw, "line_of") else {}
+    plan = build_dataclass(AuditPlan, raw, "", file)
+    plan.path = file
+    if not isinstance(thresholds, dict):
+        raise SchemaError(f"expected a mapping of gate: {{min|max: value}}, got {thresholds!r}", file=file,
+                          field="thresholds")
+    for key, spec in thresholds.items():
+        line = thresholds.line_of(key) if hasattr(thresholds, "line_of") else None
+        if key not in GATES:
+            import difflib
+
+            hint = difflib.get_close_matches(str(key), GATES, n=1)
+            raise SchemaError(f"unknown gate '{key}'" + (f" (did you mean '{hint[0]}'?)" if hint else
+                                                         f" (known: {', '.join(GATES)})"),
+                              file=file, line=line, field=f"thresholds.{key}")
+        t = build_dataclass(Threshold, spec, f"thresholds.{key}", file)
+        if (t.min is None) == (t.max is None):
+            raise SchemaError("give exactly one of min or max", file=file, line=line, field=f"thresholds.{key}")
+        plan.thresholds[key] = t
+    for i, q in enumerate(plan.causal):
+        where = f"causal[{i}]"
+        if q.kind not in QUESTION_KINDS:
+            raise SchemaError(f"unknown kind '{q.kind}' (expected one of {', '.join(QUESTION_KINDS)})",
+                              file=file, line=lines.get("causal"), field=f"{where}.kind")
+        if q.kind == "sensitive" and not (q.attribute and q.outcome):
+            raise SchemaError("a sensitive question needs 'attribute' and 'outcome'", file=file,
+                              line=lines.get("causal"), field=where)
+        if q.kind == "sensitive" and q.outcome not in ("genre_share", "avg_popularity"):
+            raise SchemaError(f"unknown outcome '{q.outcome}' (genre_share or avg_popularity)", file=file,
+                              line=lines.get("causal"), field=f"{where}.outcome")
+    if plan.k < 1:
+        raise SchemaError(f"k must be >= 1, got {plan.k}", file=file, line=lines.get("k"), field="k")
+    return plan
+
+
+def check_against(plan: AuditPlan, dataset: Any) -> None:
+    """Every attribute the plan names exists in the run's schema (user features for
+    ``sensitive`` and questions, item features for ``item_groups``)."""
+    schema = dataset.schema
+    user = schema.nodes[schema.user_type].features
+    item = schema.nodes[schema.item_type].features
+    for i, name in enumerate(plan.sensitive):
+        if name not in user:
+            raise SchemaError(f"user attribute '{name}' is not in the data set's schema (has: {', '.join(user)})",
+                              file=plan.path, field=f"sensitive[{i}]")
+    for i, name in enumerate(plan.item_groups):
+        if name not in item:
+            raise SchemaError(f"item attribute '{name}' is not in the data set's schema (has: {', '.join(item)})",
+                              file=plan.path, field=f"item_groups[{i}]")
+    for i, q in enumerate(plan.causal):
+        if q.attribute is not None and q.attribute not in user:
+            raise SchemaError(f"user attribute '{q.attribute}' is not in the data set's schema", file=plan.path,
+                              field=f"causal[{i}].attribute")
