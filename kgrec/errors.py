@@ -19,6 +19,7 @@ code  meaning
 6     fetch error (no network and no cache, download failed)
 7     run directory exists (pass ``--overwrite``)
 8     strict mode: data would have been dropped (``--strict``)
+9     ``kgrec audit``: at least one gate of the audit plan failed (the report is written)
 ====  =========================================================
 """
 
@@ -35,6 +36,7 @@ EXIT_CHECKSUM = 5
 EXIT_FETCH = 6
 EXIT_EXISTS = 7
 EXIT_STRICT = 8
+EXIT_GATE = 9
 
 
 class KgrecInputError(Exception):

@@ -10,8 +10,9 @@ with (completeness) ``Σ_j a_j = f(1) − f(0)`` up to the integration error ``�
 of steps doubles (Gauss-Legendre) until ``|δ| ≤ max_delta · |f(1) − f(0)|`` or
 ``max_steps`` is reached, and ``δ`` is reported either way.
 
-KG paths. Shortest paths of at most ``max_hops`` edges (default 3) from each history item to
-``i`` in the undirected item-entity KG (``networkx``), as sentences naming the relations.
+KG paths. KG nodes that a history item and ``i`` share in the undirected item-entity KG
+(``networkx``, item ↔ own-entity links contracted), the most specific first, as sentences
+naming the relations.
 
 Faithfulness. Zeroing the masks of the ``k`` history items with the largest attributions
 must lower the score more than zeroing ``k`` random history items (mean over ``draws``);
@@ -110,8 +111,7 @@ def masked_score(model: Any, user: int, item: int, names: Callable[[str, int], s
     def forward(batch: Tensor) -> Tensor:
         out = []
         for row in batch:
-            users, items = model.embed(build(row))
-            out.append((users[user] * items[item]).sum())
+            out.append(model.pair_score(user, item, build(row)))
         return torch.stack(out)
 
     return MaskedScore(forward, labels, np.arange(slices["history"].start, slices["history"].stop))
@@ -160,41 +160,67 @@ def faithfulness(ms: MaskedScore, attributions: np.ndarray, *, k: int = 3, draws
         return drop(top), float(np.mean(rand))
 
 
+def relation_label(name: str) -> str:
+    """A short relation name: ``film.film.director`` and ``film.director.film`` → ``director``."""
+    parts = name.split(".")
+    if len(parts) == 3:
+        return parts[2] if parts[1] == parts[0] else parts[1]
+    return parts[-1]
+
+
 def kg_graph(dataset: Any) -> Any:
-    """Undirected networkx graph of items and KG nodes, edges labelled by relation."""
+    """Undirected networkx graph of items and KG nodes, edges labelled by relation. Link
+    edges (an item and the KG entity that stands for it) are contracted, so the entity is
+    the item node itself."""
     import networkx as nx
 
-    g = nx.Graph()
+    item = dataset.schema.item_type
+    alias: dict[tuple[str, int], tuple[str, int]] = {}
+    kg = []
     for et in dataset.edge_types():
-        if dataset.origin[et].role not in ("kg", "link"):
-            continue
+        role = dataset.origin[et].role
         e = dataset.edges[et]
-        rel = et[1].split(".")[-1]
-        g.add_edges_from(((et[0], int(s)), (et[2], int(d)), {"relation": rel}) for s, d in zip(e.src, e.dst))
+        if role == "link" and et[0] == item:
+            alias.update(((et[2], int(d)), (item, int(s))) for s, d in zip(e.src, e.dst))
+        elif role == "kg":
+            kg.append(et)
+    g = nx.Graph()
+    for et in kg:
+        e = dataset.edges[et]
+        rel = relation_label(et[1])
+        g.add_edges_from((alias.get((et[0], int(s)), (et[0], int(s))), alias.get((et[2], int(d)), (et[2], int(d))),
+                          {"relation": rel}) for s, d in zip(e.src, e.dst))
     return g
 
 
 def path_sentences(graph: Any, history: np.ndarray, item: int, item_type: str, names: Callable[[str, int], str],
-                   *, max_hops: int = 3, limit: int = 3) -> list[str]:
-    """Readable KG paths from history items to ``item`` (shortest first)."""
+                   *, limit: int = 3) -> list[str]:
+    """Readable KG paths from history items to ``item``: a KG node both share (an actor,
+    a director, a tag), the most specific ones (lowest degree) first; one sentence per
+    history item, at most ``limit``."""
     import networkx as nx
 
     target = (item_type, int(item))
     if target not in graph:
         return []
-    reach = nx.single_source_shortest_path(graph, target, cutoff=max_hops)
-    found = sorted(((len(reach[(item_type, int(h))]), int(h)) for h in history
-                    if (item_type, int(h)) in reach and int(h) != int(item)))
-    sentences = []
-    for _, h in found[:limit]:
-        path = list(reversed(reach[(item_type, h)]))
-        steps = [f"{graph.edges[a, b]['relation']} {names(b[0], b[1])}" for a, b in zip(path[1:-2], path[2:-1])]
-        first = graph.edges[path[0], path[1]]["relation"]
-        middle = f"{first} {names(*path[1])}" + "".join(f", which has {s}" for s in steps)
-        last = graph.edges[path[-2], path[-1]]["relation"]
-        sentences.append(f"You interacted with {names(*path[0])}, whose {middle} is also the {last} of "
-                         f"{names(*path[-1])}." if len(path) == 3 else
-                         f"You interacted with {names(*path[0])}: {middle}, linked by {last} to {names(*path[-1])}.")
+    found = []
+    for h in history:
+        src = (item_type, int(h))
+        if int(h) == int(item) or src not in graph:
+            continue
+        for c in nx.common_neighbors(graph, src, target):
+            found.append((graph.degree[c], int(h), c))
+    sentences, used = [], set()
+    for _, h, c in sorted(found, key=lambda x: (x[0], x[1])):
+        if h in used:
+            continue
+        used.add(h)
+        src = (item_type, h)
+        r1, r2 = graph.edges[src, c]["relation"], graph.edges[c, target]["relation"]
+        sentences.append(f"You interacted with {names(*src)}, whose {r1} {names(*c)} is also the {r2} of "
+                         f"{names(*target)}.")
+        if len(sentences) == limit:
+            break
     return sentences
 
 

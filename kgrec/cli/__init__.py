@@ -16,7 +16,7 @@ from kgrec import __version__
 EXIT_CODES = """exit codes:
   0 ok    1 internal error    2 usage    3 schema error    4 data error
   5 checksum mismatch    6 fetch error (no network, no cache)    7 run dir exists
-  8 --strict and rows would be dropped"""
+  8 --strict and rows would be dropped    9 audit gate failed (report written)"""
 
 
 def _add_data_source(p: argparse.ArgumentParser) -> None:
@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     from kgrec.cli.train import add_parsers
 
     add_parsers(commands, EXIT_CODES)
+    from kgrec.cli.audit import add_parser as add_audit
+
+    add_audit(commands, EXIT_CODES)
     return parser
 
 
@@ -78,6 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return {"train": cmds.run_train, "evaluate": cmds.run_evaluate, "compare": cmds.run_compare}[
                 args.command](args)
+        if args.command == "audit":
+            from kgrec.cli.audit import run as run_audit
+
+            return run_audit(args)
         parser.error(f"unknown command {args.command}")
     except KgrecInputError as err:
         if args.debug:

@@ -281,6 +281,22 @@ class KGRec(Recommender):
             items = items.index_copy(0, self.cold_items, self.cold_scale * regressed)
         return users, items * self.item_scale
 
+    def pair_score(self, user: int, item: int, masks: EdgeMasks | None = None) -> Tensor:
+        """``embed(masks)[0][user] · embed(masks)[1][item]`` without building every vector
+        (cold items, whose vectors come from all warm items, take the full path)."""
+        if len(self.cold_map) and bool((self.cold_items == item).any()):
+            users, items = self.embed(masks)
+            return (users[user] * items[item]).sum()
+        users, items = self.gnn(masks=masks)
+        score = self.blend * (users[user] * items[item]).sum() if self.item_item else (users[user] * items[item]).sum()
+        if self.item_item:
+            history = self.ii_user[user] * self.ii_in
+            if masks is not None and masks.history is not None:
+                hist = torch.from_numpy(self.history_items(user))
+                history = history.index_copy(0, hist, history[hist] * masks.history)
+            score = score + (history * self.ii_item[item]).sum()
+        return score * self.item_scale[item, 0]
+
     # the inputs of one score, for explanations (kgrec.models.masks)
     def history_items(self, user: int) -> np.ndarray:
         return self.train_sp.indices[self.train_sp.indptr[user]: self.train_sp.indptr[user + 1]].astype(np.int64)

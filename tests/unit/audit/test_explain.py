@@ -89,7 +89,7 @@ def test_kg_paths_read_as_sentences(trained):
     for user in range(20):
         hist = model.history_items(user)
         for item in range(ctx.num_items):
-            found += path_sentences(g, hist, item, item_type, names, max_hops=2, limit=1)
+            found += path_sentences(g, hist, item, item_type, names, limit=1)
         if found:
             break
     assert found and found[0].startswith("You interacted with item#")

@@ -1,0 +1,145 @@
+"""``kgrec audit``: every check of a plan on a trained run, and the report.
+
+Steps: load the run (data hash-checked) and the plan; rank the test users once; causal
+questions, fairness and explanations; sections and gates; ``report.html`` (self-contained),
+``report.md`` and ``report.json`` written atomically into the output directory; optionally
+a headless-Chromium check of the HTML with a screenshot. The explanations run in a forked
+worker process while the causal and fairness checks run in this one (two cores).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kgrec.errors import SchemaError
+
+
+@dataclass
+class AuditOutcome:
+    out_dir: Path
+    passed: bool
+    failed: list[str]
+    seconds: float
+    browser: Any = None  # kgrec.audit.report.browser.BrowserCheck
+
+
+def plan_dirs() -> list[Path]:
+    """``$KGREC_AUDIT_DIR``, then ``./audit``, then the repository's ``audit/``."""
+    dirs = [Path(os.environ["KGREC_AUDIT_DIR"]).expanduser()] if os.environ.get("KGREC_AUDIT_DIR") else []
+    return dirs + [Path.cwd() / "audit", Path(__file__).resolve().parents[2] / "audit"]
+
+
+def default_plan(data_name: str) -> Path:
+    stem = Path(data_name).stem
+    for d in plan_dirs():
+        if (d / f"{stem}.yaml").is_file():
+            return d / f"{stem}.yaml"
+    raise SchemaError(f"no audit plan for data set '{stem}' in {', '.join(map(str, plan_dirs()))}; pass --plan",
+                      field="--plan")
+
+
+def _log(progress: bool, msg: str) -> None:
+    if progress:
+        print(f"[audit] {msg}", file=sys.stderr, flush=True)
+
+
+def _explain_in_worker(ctx: Any, progress: bool) -> Any:
+    """Run the explanations in a forked process (returns a future-like object with .result())."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    from kgrec.audit.explain_check import run_explanations
+
+    global _CTX
+    _CTX = ctx
+    if "fork" not in mp.get_all_start_methods():
+        class Done:
+            def __init__(self, value: Any) -> None:
+                self.value = value
+
+            def result(self) -> Any:
+                return self.value
+
+        return Done(run_explanations(ctx, progress=progress)), None
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("fork"))
+    return pool.submit(_explain_job, progress), pool
+
+
+_CTX: Any = None
+
+
+def _explain_job(progress: bool) -> tuple[Any, float]:
+    from kgrec.audit.explain_check import run_explanations
+
+    res = run_explanations(_CTX, progress=progress)
+    return res, _CTX.timings.get("explanations", 0.0)
+
+
+def run_audit(run_dir: str | Path, *, plan_path: str | Path | None = None, out_dir: str | Path | None = None,
+              overwrite: bool = False, progress: bool = True, browser: bool = True) -> AuditOutcome:
+    from kgrec.audit.cards import datasheet, model_card, reproducibility, summary_section
+    from kgrec.audit.causal_check import run_causal
+    from kgrec.audit.context import build_audit_context
+    from kgrec.audit.fairness_check import run_fairness
+    from kgrec.audit.plan import check_against, load_plan
+    from kgrec.audit.report.model import Report
+    from kgrec.audit.sections import causal_section, explanations_section, fairness_section
+    from kgrec.train import rundir
+    from kgrec.train.run import load_run
+
+    t0 = time.perf_counter()
+    run_dir = Path(run_dir)
+    out = Path(out_dir) if out_dir else Path("reports") / run_dir.name
+    work = rundir.prepare(out, overwrite=overwrite, resume=False)
+    _log(progress, f"loading {run_dir}")
+    run = load_run(run_dir)
+    plan = load_plan(plan_path or default_plan(run.config.data.name))
+    check_against(plan, run.dataset)
+    ctx = build_audit_context(run, plan)
+    ctx.timings["load_and_rank"] = time.perf_counter() - t0
+    _log(progress, f"plan {plan.path}: {len(ctx.users)} test users, K={plan.k}; explanations in a worker process")
+    future, pool = _explain_in_worker(ctx, progress)
+    _log(progress, "causal questions (DoWhy) ...")
+    causal = run_causal(ctx)
+    _log(progress, "fairness (Fairlearn) ...")
+    fairness = run_fairness(ctx)
+    _log(progress, "waiting for the explanations ...")
+    explained = future.result()
+    if isinstance(explained, tuple):
+        explained, ctx.timings["explanations"] = explained
+    if pool is not None:
+        pool.shutdown()
+    sections = [causal_section(ctx, causal), fairness_section(ctx, fairness), *explanations_section(ctx, explained)]
+    gates = [g for s in sections for g in s.all_gates()]
+    seconds = time.perf_counter() - t0
+    report = Report(title=f"Audit of {run_dir.name}", created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                    run_dir=str(run_dir), plan=str(plan.path),
+                    sections=[summary_section(ctx, gates), model_card(ctx), datasheet(ctx), sections[3],
+                              *sections[:3], reproducibility(ctx, seconds)],
+                    meta={"seeds": plan.seeds, "kgrec_run": run.path.name})
+    _write(report, work)
+    rundir.finish(work, out)
+    check = None
+    if browser:
+        from kgrec.audit.report.browser import check_html
+
+        check = check_html(out / "report.html", out / "screenshot.png")
+        _log(progress, f"headless browser: {'ok' if check.ok else 'NOT ok'} ({check.detail})")
+    failed = [g.name for g in gates if not g.passed]
+    return AuditOutcome(out, not failed, failed, time.perf_counter() - t0, check)
+
+
+def _write(report: Any, work: Path) -> None:
+    from kgrec.audit.report.html import write_html
+    from kgrec.audit.report.jsonout import write_json
+    from kgrec.audit.report.markdown import write_markdown
+
+    write_html(report, work / "report.html")
+    write_markdown(report, work / "report.md")
+    write_json(report, work / "report.json")

@@ -1,0 +1,201 @@
+"""Turn check results into report sections and gates (checks never format output)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from kgrec.audit.causal_check import CausalResults
+from kgrec.audit.context import AuditContext
+from kgrec.audit.explain_check import ExplainResults
+from kgrec.audit.fairness_check import FairnessResults
+from kgrec.audit.report.model import Figure, Gate, Section, Table
+
+KIND_WORDS = {"history": "the user's own history (items they interacted with)",
+              "kg": "knowledge-graph links of the recommended item (relations and entities)",
+              "friend": "the user's friends (social ties)", "item_text": "the item's text (title, genres, tags)",
+              "user_text": "the user's profile text", "user_attr": "the user's non-sensitive attributes"}
+
+
+def _f(x: Any, nd: int = 4) -> Any:
+    if isinstance(x, float):
+        return "–" if not math.isfinite(x) else round(x, nd)
+    return x
+
+
+def make_gate(ctx: AuditContext, key: str, name: str, value: float, section: str, detail: str = "") -> Gate | None:
+    t = ctx.plan.thresholds.get(key)
+    if t is None:
+        return None
+    return Gate(name=name, value=float(value), threshold=t.value, op=t.op, passed=t.check(float(value)),
+                detail=detail, section=section)
+
+
+def _gates(*gates: Gate | None) -> list[Gate]:
+    return [g for g in gates if g is not None]
+
+
+def causal_section(ctx: AuditContext, res: CausalResults) -> Section:
+    from kgrec.audit.report.plots import forest_plot
+
+    rows, refs, figs = [], [], []
+    for e in res.estimates:
+        ok = sum(r.passed for r in e.refutations)
+        rows.append([e.question, e.treatment, e.outcome, _f(e.estimate), f"[{_f(e.ci_low)}, {_f(e.ci_high)}]", e.n,
+                     f"{ok}/{len(e.refutations)}", e.method])
+        for r in e.refutations:
+            refs.append([e.question, r.name, _f(r.new_effect), _f(r.p_value) if r.p_value is not None else "–",
+                         "PASS" if r.passed else "FAIL", r.detail])
+    tables = [Table(["question", "treatment", "outcome", "estimate", "95% CI", "n", "refutations passed", "method"],
+                    rows, "Effect estimates (DoWhy: model → identify → estimate → refute)"),
+              Table(["question", "refuter", "new effect", "p-value", "result", "detail"], refs, "Refutation tests")]
+    if res.estimates:
+        figs.append(Figure("Causal effect estimates", forest_plot([(e.question, e.estimate, e.ci_low, e.ci_high)
+                                                                   for e in res.estimates],
+                                                                  title="Estimates with 95% CIs", reference=0.0),
+                           "forest plot of the causal estimates", "Each line is one question; 0 = no effect."))
+    sens = [[e.question, str(e.sensitivity)] for e in res.estimates if e.sensitivity]
+    if sens:
+        tables.append(Table(["question", "unobserved-confounder sensitivity"], sens,
+                            "How strong an unobserved confounder would have to be to change the conclusion"))
+    if res.flips:
+        tables.append(Table(["attribute", "users", "mean top-K Jaccard after flip", "max |score change|",
+                             "model reads it", "detail"],
+                            [[f.attribute, f.users, _f(f.mean_jaccard), _f(f.max_abs_score_change, 6),
+                              f.model_uses_attribute, f.detail] for f in res.flips],
+                            "Counterfactual flip of each sensitive attribute"))
+    paragraphs = ["Popularity bias: the effect of an item's log training popularity on the log number of users "
+                  "whose top-K list holds it, adjusted for item content (features, KG degree, text components). "
+                  "An elasticity above 0 means popular items are recommended more than their content explains.",
+                  "Sensitive attributes: the effect of a user attribute on what the user is recommended, adjusted "
+                  "for activity and the same quantity in the user's own history."]
+    if res.off_policy is not None:
+        op = res.off_policy
+        tables.append(Table(["estimator", "value", "95% CI", "CI width", "ESS", "clipped rows"],
+                            [[e.name.upper(), _f(e.value, 5), f"[{_f(e.ci_low, 5)}, {_f(e.ci_high, 5)}]",
+                              _f(e.ci_high - e.ci_low, 5), _f(e.ess, 1), e.clipped] for e in op.estimates]
+                            + [["observed", _f(op.observed, 5), f"[{_f(op.observed_ci[0], 5)}, "
+                                f"{_f(op.observed_ci[1], 5)}]", _f(op.observed_ci[1] - op.observed_ci[0], 5), "–",
+                                "–"]],
+                            f"Off-policy value on the Open Bandit Dataset: the {op.target_policy} policy's click "
+                            f"rate estimated from {op.n_logged} {op.logging_policy} logs, against its observed rate "
+                            f"over {op.n_observed} rows"))
+        paragraphs.append(f"Off-policy check: {op.notes}")
+    elif res.off_policy_error:
+        paragraphs.append(f"Off-policy check not run: {res.off_policy_error}")
+    if res.truth:
+        tables.append(Table(["question", "planted effect", "true", "estimate", "95% CI", "relative error", "recovered"],
+                            [[t["question"], t["planted"], _f(t["true"]), _f(t["estimate"]),
+                              f"[{_f(t['ci_low'])}, {_f(t['ci_high'])}]", _f(t["relative_error"], 3),
+                              "yes" if t["recovered"] else "no"] for t in res.truth],
+                            "Planted effects of the synthetic world (truth.json) against the same estimator on the "
+                            "observed interactions"))
+    passed, total = res.refutations
+    gates = _gates(make_gate(ctx, "refutations", "refutation tests passed (share)", passed / total if total else
+                             float("nan"), "causal", f"{passed} of {total}"))
+    data = {"estimates": [e.to_dict() for e in res.estimates], "flips": [f.to_dict() for f in res.flips],
+            "off_policy": res.off_policy.to_dict() if res.off_policy is not None else None,
+            "off_policy_error": res.off_policy_error, "truth": res.truth}
+    return Section("causal", "Causal effects", paragraphs, tables, figs, gates, data)
+
+
+def fairness_section(ctx: AuditContext, res: FairnessResults) -> Section:
+    from kgrec.audit.report.plots import bar_with_ci, grouped_bars
+
+    tables, figs, gates = [], [], []
+    for d in res.users:
+        tables.append(Table(["group", "users", d.metric, "95% CI", "small (flagged)"],
+                            [[g.group, g.n, _f(g.value), f"[{_f(g.ci_low)}, {_f(g.ci_high)}]", "yes" if g.small else ""]
+                             for g in d.groups],
+                            f"{d.metric} by {d.attribute}: difference {_f(d.difference)} "
+                            f"[{_f(d.difference_ci[0])}, {_f(d.difference_ci[1])}], ratio {_f(d.ratio)} "
+                            f"[{_f(d.ratio_ci[0])}, {_f(d.ratio_ci[1])}]"))
+        if " × " not in d.attribute:
+            big = [g for g in d.groups if not g.small]
+            figs.append(Figure(f"{d.metric} by {d.attribute}",
+                               bar_with_ci([g.group for g in big], [g.value for g in big], [g.ci_low for g in big],
+                                           [g.ci_high for g in big], title=f"{d.metric} by {d.attribute}",
+                                           xlabel=d.metric), f"bar chart of {d.metric} by {d.attribute}"))
+        gates.append(make_gate(ctx, "user_ratio", f"{d.metric} ratio across {d.attribute}", d.ratio, "fairness",
+                               f"min/max over groups of ≥ {d.min_group_size} users"))
+    for x in res.exposure:
+        tables.append(Table(["group", "items", "exposure share", "relevance share", "ratio"],
+                            [[g.group, g.n_items, _f(g.exposure_share), _f(g.relevance_share), _f(g.ratio)]
+                             for g in x.groups],
+                            f"Exposure by {x.grouping}: Gini {_f(x.gini)}, long-tail coverage "
+                            f"{_f(x.long_tail_coverage)}"))
+        figs.append(Figure(f"Exposure vs relevance by {x.grouping}",
+                           grouped_bars([g.group for g in x.groups], {"exposure share": [g.exposure_share for g in
+                                                                                        x.groups],
+                                                                      "relevance share": [g.relevance_share for g in
+                                                                                          x.groups]},
+                                        title=f"Exposure vs relevance by {x.grouping}"),
+                           f"exposure and relevance shares by {x.grouping}"))
+        gates.append(make_gate(ctx, "exposure_ratio", f"exposure/relevance ratio, weakest {x.grouping} group",
+                               x.min_ratio, "fairness"))
+    if res.exposure:
+        pop = res.exposure[0]
+        gates += [make_gate(ctx, "gini", "exposure Gini", pop.gini, "fairness"),
+                  make_gate(ctx, "long_tail_coverage", "long-tail coverage", pop.long_tail_coverage, "fairness")]
+    paragraphs = [f"User side: per-user NDCG@{ctx.plan.k} and Recall@{ctx.plan.k} on the test split by each sensitive "
+                  f"attribute and their intersections (Fairlearn MetricFrame, {ctx.plan.n_boot} bootstrap resamples). "
+                  f"Groups with fewer than {ctx.plan.min_group_size} users are flagged and left out of the ratio.",
+                  "Item side: each group's share of exposure (position-weighted top-K slots) against its share of "
+                  "held-out relevant interactions."] + ([res.note] if res.note else [])
+    data = {"users": [d.to_dict() for d in res.users], "exposure": [x.to_dict() for x in res.exposure]}
+    return Section("fairness", "Fairness", paragraphs, tables, figs, _gates(*gates), data)
+
+
+def explanations_section(ctx: AuditContext, res: ExplainResults) -> tuple[Section, Section]:
+    from kgrec.audit.report.plots import bar_with_ci
+
+    if not res.supported:
+        empty = Section("explanations", "Explanations", [res.note], [], [], [], {"supported": False})
+        return empty, Section("transparency", "Main parameters of the ranking (DSA Art. 27)", [res.note], [], [], [],
+                              {})
+    rows, paths = [], []
+    for e in res.explanations:
+        top = "; ".join(f"{a.label} ({a.kind}) {a.value:+.3f}" for a in e.attributions[:3])
+        rows.append([e.user, e.item_label, _f(e.score), _f(e.baseline_score), _f(e.delta, 6), _f(e.relative_delta, 5),
+                     e.n_steps, top, {True: "yes", False: "no", None: "–"}[e.faithful]])
+        paths += [[e.user, e.item_label, p] for p in e.paths[:2]]
+    tables = [Table(["user", "recommended", "score", "baseline", "completeness δ", "|δ| / |score − baseline|", "IG steps",
+                     "top attributions", "faithful"], rows, "Integrated Gradients over the score's input edges"),
+              Table(["user", "recommended", "why (knowledge-graph path)"], paths, "Knowledge-graph paths")]
+    gates = _gates(make_gate(ctx, "completeness", "largest IG completeness gap (relative)", res.max_relative_delta,
+                             "explanations"),
+                   make_gate(ctx, "faithfulness", "faithfulness rate", res.faithfulness_rate, "explanations",
+                             f"over {res.faithfulness_n} recommendations"))
+    paragraphs = [f"{len(res.explanations)} top-1 recommendations of randomly drawn test users. Attributions sum to "
+                  "the score minus the score with every input edge removed (completeness); the largest relative gap "
+                  f"was {_f(res.max_relative_delta, 5)}. Removing the 3 most-attributed history items lowered the score "
+                  f"more than removing 3 random ones in {_f(res.faithfulness_rate, 3)} of "
+                  f"{res.faithfulness_n} cases."]
+    section = Section("explanations", "Explanations", paragraphs, tables, [], gates,
+                      {"explanations": [e.to_dict() for e in res.explanations],
+                       "max_relative_delta": res.max_relative_delta, "faithfulness_rate": res.faithfulness_rate})
+    labels = list(res.importance)
+    fig = Figure("Relative importance of each signal",
+                 bar_with_ci(labels, [res.importance[k] for k in labels], [res.importance[k] for k in labels],
+                             [res.importance[k] for k in labels], title="Share of total |attribution|",
+                             xlabel="share"), "bar chart of signal importance")
+    model = ctx.run.model
+    para = ["Which signals drive recommendations, measured as each signal's share of the total absolute "
+            "attribution over the explained recommendations:"]
+    para += [f"{KIND_WORDS.get(k, k)}: {res.importance[k]:.0%}" for k in labels]
+    relation_rows = []
+    if getattr(model, "paths", None):
+        import torch
+
+        att = torch.softmax(model.rel_logit.detach(), 0).tolist()
+        relation_rows = [[p.name, p.target, round(a, 4)] for p, a in zip(model.paths, att)]
+    para.append("Scores are inner products of a user vector and an item vector: a graph neural network over "
+                "interactions, the knowledge graph, social ties and text, plus an item-to-item term learned in "
+                "closed form from co-interactions. Sensitive attributes are not inputs unless the run says so "
+                f"(use_sensitive = {bool(ctx.run.config.model.params.get('use_sensitive', False))}).")
+    transparency = Section("transparency", "Main parameters of the ranking (DSA Art. 27)", para,
+                           [Table(["relation path", "target", "learned weight"], relation_rows,
+                                  "Learned weight of each knowledge-graph relation path")] if relation_rows else [],
+                           [fig], [], {"importance": res.importance,
+                                       "relation_weights": {r[0]: r[2] for r in relation_rows}})
+    return section, transparency
