@@ -206,7 +206,7 @@ def estimate_effect(data: pd.DataFrame, *, question: str, treatment: str, outcom
             raise SchemaError(f"DoWhy could not identify the effect of '{treatment}' on "
                               f"'{outcome}' with {method!r} from this graph", field="graph")
         for extra in [c for c in df.columns if c not in cols]:
-            del df[extra]  # e.g. propensity scores of the real treatment, which refits would reuse
+            pass  # BUG: del df[extra]  # e.g. propensity scores of the real treatment, which refits would reuse
         value = float(np.asarray(est.value).ravel()[0])
         # analytic where the estimator has one (OLS t-interval), else DoWhy's bootstrap
         ci = np.asarray(est.get_confidence_intervals(confidence_level=ci_level), dtype=float).ravel()

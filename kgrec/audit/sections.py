@@ -54,10 +54,15 @@ def causal_section(ctx: AuditContext, res: CausalResults) -> Section:
                                                                    for e in res.estimates],
                                                                   title="Estimates with 95% CIs", reference=0.0),
                            "forest plot of the causal estimates", "Each line is one question; 0 = no effect."))
-    sens = [[e.question, str(e.sensitivity)] for e in res.estimates if e.sensitivity]
+    sens = [[e.question, _f((e.sensitivity or {}).get("robustness_value")),
+             _f((e.sensitivity or {}).get("robustness_value_alpha")),
+             (e.sensitivity or {}).get("error") or (e.sensitivity or {}).get("method", "")]
+            for e in res.estimates if e.sensitivity]
     if sens:
-        tables.append(Table(["question", "unobserved-confounder sensitivity"], sens,
-                            "How strong an unobserved confounder would have to be to change the conclusion"))
+        tables.append(Table(["question", "robustness value", "robustness value (significance)", "detail"], sens,
+                            "Unobserved-confounder sensitivity (Cinelli–Hazlett): the share of residual variance a "
+                            "hidden confounder would have to explain, of both treatment and outcome, to remove the "
+                            "effect (or its significance)"))
     if res.flips:
         tables.append(Table(["attribute", "users", "mean top-K Jaccard after flip", "max |score change|",
                              "model reads it", "detail"],
