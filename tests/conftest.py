@@ -64,3 +64,43 @@ def lastfm():
     from kgrec.graphs import load_dataset
 
     return load_dataset("lastfm-2k", data_dir=LASTFM_DIR)
+
+
+def naive_metric(name: str, items: list[int], rel: set[int], k: int, w=None) -> float:
+    """Naive per-user definition of each accuracy metric (one user, Python loops): the
+    reference the vectorised metrics are tested against (unit golden tests and properties)."""
+    import math
+
+    lst = items[:k]
+    hits = [i in rel for i in lst]
+    if name == "recall":
+        return sum(hits) / len(rel)
+    if name == "precision":
+        return sum(hits) / k
+    if name == "hit":
+        return float(any(hits))
+    if name == "mrr":
+        return next((1.0 / (j + 1) for j, h in enumerate(hits) if h), 0.0)
+    if name == "ndcg":
+        dcg = sum(1 / math.log2(j + 2) for j, h in enumerate(hits) if h)
+        return dcg / sum(1 / math.log2(j + 2) for j in range(min(len(rel), k)))
+    if name == "map":
+        total, found = 0.0, 0
+        for j, h in enumerate(hits):
+            if h:
+                found += 1
+                total += found / (j + 1)
+        return total / min(len(rel), k)
+    if name == "ips_recall":
+        return sum(w[i] for i in lst if i in rel) / sum(w[i] for i in rel)
+    if name == "ips_ndcg":
+        dcg = sum(w[i] / math.log2(j + 2) for j, i in enumerate(lst) if i in rel)
+        ideal = sorted((w[i] for i in rel), reverse=True)[:k]
+        return dcg / sum(g / math.log2(j + 2) for j, g in enumerate(ideal))
+    raise KeyError(name)
+
+
+@pytest.fixture(scope="session")
+def naive():
+    """The naive per-user metric reference (:func:`naive_metric`)."""
+    return naive_metric

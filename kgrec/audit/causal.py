@@ -55,10 +55,10 @@ the same subset, so each refuter gets its own ``numpy.random.RandomState``; prop
 estimators write a ``propensity_score`` column into the model's frame and later fits reuse it
 instead of refitting (the placebo then inherits the real treatment's propensities and shows a
 large spurious effect), so columns DoWhy adds during estimation are deleted before refuting;
-a bool treatment is cast to 0/1 integers (DoWhy's binary flip fails on bool under pandas 3); with ``n_jobs != 1``
-joblib's process backend would copy that state into every task (identical runs), so the threading
-backend is used. The global NumPy RNG (used by DoWhy's bootstrap and direct simulation) is seeded
-with ``seed`` during the call and restored afterwards.
+a bool treatment is cast to 0/1 integers (DoWhy's binary flip fails on bool under pandas 3);
+with ``n_jobs != 1`` joblib's process backend would copy that RandomState into every task
+(identical runs), so the threading backend is used. The global NumPy RNG (used by DoWhy's
+bootstrap and direct simulation) is seeded with ``seed`` during the call and restored afterwards.
 """
 
 from __future__ import annotations
@@ -94,7 +94,8 @@ def causal_graph(*, treatment: str, outcome: str, confounders: Sequence[str],
     g.add_edge(treatment, outcome)
     for w in confounders:
         if w in (treatment, outcome):
-            raise SchemaError(f"confounder '{w}' is the treatment or the outcome", field="confounders")
+            raise SchemaError(f"confounder '{w}' is the treatment or the outcome",
+                              field="confounders")
         g.add_edge(w, treatment)
         g.add_edge(w, outcome)
     g.add_edges_from(extra_edges)
@@ -194,7 +195,8 @@ def estimate_effect(data: pd.DataFrame, *, question: str, treatment: str, outcom
     cols = [c for c in data.columns if c in graph.nodes]
     df = data[cols].reset_index(drop=True)  # a copy: DoWhy writes into the frame it is given
     if pd.api.types.is_bool_dtype(df[treatment]):
-        df[treatment] = df[treatment].astype(np.int64)  # DoWhy's binary flip fails on bool (pandas 3)
+        # DoWhy's binary flip fails on a bool column under pandas 3
+        df[treatment] = df[treatment].astype(np.int64)
     with _quiet_dowhy(), _seeded_numpy(seed), _joblib_backend(n_jobs):
         model = CausalModel(data=df, treatment=treatment, outcome=outcome, graph=nx.DiGraph(graph))
         estimand = model.identify_effect(proceed_when_unidentifiable=True)
@@ -203,13 +205,17 @@ def estimate_effect(data: pd.DataFrame, *, question: str, treatment: str, outcom
             estimand, method_name=method, confidence_intervals=False,
             method_params={"confidence_level": ci_level, "num_simulations": n_bootstrap})
         if est.value is None:
+            latent = sorted(str(v) for v in graph.nodes if v not in data.columns)
             raise SchemaError(f"DoWhy could not identify the effect of '{treatment}' on "
-                              f"'{outcome}' with {method!r} from this graph", field="graph")
+                              f"'{outcome}' with {method!r} from this graph"
+                              + (f" (unobserved, not in the data: {latent})" if latent else ""),
+                              field="graph")
         for extra in [c for c in df.columns if c not in cols]:
-            pass  # BUG: del df[extra]  # e.g. propensity scores of the real treatment, which refits would reuse
+            del df[extra]  # e.g. propensity scores of the real treatment, which refits would reuse
         value = float(np.asarray(est.value).ravel()[0])
         # analytic where the estimator has one (OLS t-interval), else DoWhy's bootstrap
-        ci = np.asarray(est.get_confidence_intervals(confidence_level=ci_level), dtype=float).ravel()
+        ci = np.asarray(est.get_confidence_intervals(confidence_level=ci_level), dtype=float)
+        ci = ci.ravel()
         ci_method = "analytic" if est.estimator._bootstrap_estimates is None else "bootstrap"
         ci_low, ci_high = float(min(ci[0], ci[1])), float(max(ci[0], ci[1]))
         seeds = np.random.SeedSequence(seed).spawn(len(refuters))
@@ -233,7 +239,8 @@ def estimate_effect(data: pd.DataFrame, *, question: str, treatment: str, outcom
 def _refute(model, estimand, est, name: str, value: float, ci_low: float, ci_high: float,
             n_simulations: int, subset_fraction: float, rs: np.random.RandomState,
             n_jobs: int) -> Refutation:
-    kwargs: dict[str, Any] = {"num_simulations": n_simulations, "random_state": rs, "n_jobs": n_jobs}
+    kwargs: dict[str, Any] = {"num_simulations": n_simulations, "random_state": rs,
+                              "n_jobs": n_jobs}
     if name == "placebo_treatment_refuter":
         kwargs["placebo_type"] = "permute"
     elif name == "data_subset_refuter":
@@ -249,7 +256,9 @@ def _refute(model, estimand, est, name: str, value: float, ci_low: float, ci_hig
 
 def _sensitivity(model, estimand, est, df: pd.DataFrame, treatment: str, outcome: str,
                  ci_level: float) -> dict:
-    from dowhy.causal_estimators.linear_regression_estimator import LinearRegressionEstimator
+    from dowhy.causal_estimators.linear_regression_estimator import (
+        LinearRegressionEstimator,
+    )
 
     linear = isinstance(est.estimator, LinearRegressionEstimator) \
         and not est.estimator._effect_modifier_names
@@ -265,8 +274,9 @@ def _sensitivity(model, estimand, est, df: pd.DataFrame, treatment: str, outcome
 
 def _partial_r2(model, estimand, est, ci_level: float) -> dict:
     """Cinelli-Hazlett robustness values, plus one benchmark row per (confounder, fraction)."""
-    common = dict(method_name="add_unobserved_common_cause", simulation_method="linear-partial-R2",
-                  significance_level=1.0 - ci_level, plot_estimate=False)
+    common: dict[str, Any] = {"method_name": "add_unobserved_common_cause",
+                              "simulation_method": "linear-partial-R2",
+                              "significance_level": 1.0 - ci_level, "plot_estimate": False}
     adjust = list(estimand.get_adjustment_set() or [])
     if not adjust:
         raise ValueError("linear-partial-R2 needs at least one observed confounder "

@@ -74,6 +74,13 @@ def causal_section(ctx: AuditContext, res: CausalResults) -> Section:
                   "An elasticity above 0 means popular items are recommended more than their content explains.",
                   "Sensitive attributes: the effect of a user attribute on what the user is recommended, adjusted "
                   "for activity and the same quantity in the user's own history."]
+    if any(q.kind == "off_policy" for q in ctx.plan.causal):
+        paragraphs.append(
+            "Off-policy value of this model: the data set logs only positive interactions (no impressions, no "
+            "non-clicks, no logging propensities), so the model's click rate is not identifiable from it with IPS, "
+            "SNIPS or DR; its popularity-propensity-weighted Recall and NDCG are in the model card's metrics "
+            f"(ips_recall@{ctx.plan.k}, ips_ndcg@{ctx.plan.k}). The estimators themselves are validated below on the "
+            "Open Bandit Dataset, where impressions and propensities were logged.")
     if res.off_policy is not None:
         op = res.off_policy
         tables.append(Table(["estimator", "value", "95% CI", "CI width", "ESS", "clipped rows"],

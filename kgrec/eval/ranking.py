@@ -24,7 +24,7 @@ def topk_from_vectors(user_vectors: torch.Tensor, item_vectors: torch.Tensor, us
         scores = user_vectors[torch.from_numpy(rows)] @ item_vectors.T
         if exclude is not None:
             sub = exclude[rows].tocoo()
-            scores[torch.from_numpy(sub.row.astype(np.int64)), torch.from_numpy(sub.col.astype(np.int64) - 1)] = -torch.inf
+            scores[torch.from_numpy(sub.row.astype(np.int64)), torch.from_numpy(sub.col.astype(np.int64))] = -torch.inf
         order = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :k]
         out[start: start + len(rows)] = order.numpy()
     return out

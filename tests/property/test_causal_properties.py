@@ -78,10 +78,10 @@ def test_estimate_converges_as_n_grows(seed, beta, a, c) -> None:
     err = {500: [], 20000: []}
     half = {500: [], 20000: []}
     for k in range(8):
-        for n in err:
+        for n, errors in err.items():
             est = fit(scm(n, beta=beta, a=a, c=c, seed=seed + 1000 * k + n), refuters=(),
                       sensitivity=False)
-            err[n].append(abs(est.estimate - beta))
+            errors.append(abs(est.estimate - beta))
             half[n].append((est.ci_high - est.ci_low) / 2)
     assert np.mean(err[20000]) < np.mean(err[500]), err
     ratio = np.mean(half[500]) / np.mean(half[20000])

@@ -919,7 +919,7 @@ def _(w: World, data) -> Outcome:
     t, col = w.tables[name], spec["columns"][key]
     kinds = ["nan", "empty", "garbage"] + (["range"] if key == "weight" and "weight_range" in spec else [])
     kind = data.draw(st.sampled_from(kinds), label="kind")
-    value = {"nan": "NaN", "empty": "", "garbage": "4.0x"}.get(kind, str(spec["weight_range"][1] + 1))
+    value = str(spec["weight_range"][1] + 1) if kind == "range" else {"nan": "NaN", "empty": "", "garbage": "4.0x"}[kind]
     r = data.draw(st.integers(0, len(t.rows) - 1), label="row")
     t.rows[r][t.columns.index(col)] = value
     reason = {"nan": "missing or NaN", "empty": "missing or NaN", "garbage": "not a number (first: '4.0x')",
@@ -940,7 +940,7 @@ def _(w: World, data) -> Outcome:
     if ftype == "numeric":
         kinds = ["nan", "empty", "garbage"] + (["range"] if "max" in fs else [])
         kind = data.draw(st.sampled_from(kinds), label="kind")
-        value = {"nan": "NaN", "empty": "", "garbage": "abc"}.get(kind, str(fs.get("max", 0) + 1))
+        value = str(fs["max"] + 1) if kind == "range" else {"nan": "NaN", "empty": "", "garbage": "abc"}[kind]
         reason = {"nan": "missing or NaN", "empty": "missing or NaN", "garbage": "not a number (first: 'abc')",
                   "range": "outside ["}[kind]
     else:

@@ -5,6 +5,7 @@ Reference numbers come from NumPy least squares, never from DoWhy itself."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import networkx as nx
@@ -13,8 +14,13 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from kgrec.audit.causal import (REFUTERS, CausalEstimate, causal_graph, estimate_effect,
-                                judge_refutation)
+from kgrec.audit.causal import (
+    REFUTERS,
+    CausalEstimate,
+    causal_graph,
+    estimate_effect,
+    judge_refutation,
+)
 from kgrec.errors import DataError, SchemaError
 
 BETA = 2.0
@@ -71,7 +77,7 @@ def test_causal_graph_cycle_is_a_schema_error_naming_the_cycle() -> None:
     nodes = [p.strip() for p in msg.split(":", 1)[1].split("->")]
     assert nodes[0] == nodes[-1]
     cyc = nx.DiGraph([("T", "Y"), ("W", "T"), ("W", "Y"), ("Y", "W")])
-    assert all(cyc.has_edge(u, v) for u, v in zip(nodes, nodes[1:]))
+    assert all(cyc.has_edge(u, v) for u, v in itertools.pairwise(nodes))
 
 
 # ---------------------------------------------------------------- planted effect
@@ -209,7 +215,8 @@ def test_partial_r2_robustness_value_matches_cinelli_hazlett(planted) -> None:
     f = abs(coef / se) / math.sqrt(dof)
     rv = 0.5 * (math.sqrt(f**4 + 4 * f**2) - f**2)
     assert s["robustness_value"] == pytest.approx(rv, rel=1e-6)
-    assert s["partial_r2_treatment_outcome"] == pytest.approx((coef / se) ** 2 / ((coef / se) ** 2 + dof), rel=1e-6)
+    t2 = (coef / se) ** 2
+    assert s["partial_r2_treatment_outcome"] == pytest.approx(t2 / (t2 + dof), rel=1e-6)
     assert 0 < s["robustness_value_alpha"] <= s["robustness_value"] < 1
     rows = {(b["benchmark"], b["fraction"]): b for b in s["benchmarks"]}
     one = rows[("W", 1.0)]
@@ -260,6 +267,9 @@ def test_input_errors() -> None:
         run(df, nx.DiGraph([("W", "T"), ("W", "Y"), ("Y", "T")]))
     with pytest.raises(SchemaError, match="cycle"):
         run(df, nx.DiGraph([("W", "T"), ("T", "Y"), ("Y", "W")]))
+    latent = causal_graph(treatment="T", outcome="Y", confounders=["W", "U"])  # U not observed
+    with pytest.raises(SchemaError, match=r"could not identify.*\['U'\]"):
+        run(df, latent)
     with pytest.raises(SchemaError) as err:
         run(df, refuters=("bootstrap_refuter",))
     assert err.value.field == "refuters"

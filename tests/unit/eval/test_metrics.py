@@ -27,39 +27,6 @@ def acc(name, k, topk, relevant):
 
 
 # ------------------------------------------------------------------ naive reference (one user at a time)
-def naive(name: str, items: list[int], rel: set[int], k: int, w=None) -> float:
-    lst = items[:k]
-    hits = [i in rel for i in lst]
-    if name == "recall":
-        return sum(hits) / len(rel)
-    if name == "precision":
-        return sum(hits) / k
-    if name == "hit":
-        return float(any(hits))
-    if name == "mrr":
-        for j, h in enumerate(hits):
-            if h:
-                return 1.0 / (j + 1)
-        return 0.0
-    if name == "ndcg":
-        dcg = sum(1 / math.log2(j + 2) for j, h in enumerate(hits) if h)
-        return dcg / sum(1 / math.log2(j + 2) for j in range(min(len(rel), k)))
-    if name == "map":
-        total, found = 0.0, 0
-        for j, h in enumerate(hits):
-            if h:
-                found += 1
-                total += found / (j + 1)
-        return total / min(len(rel), k)
-    if name == "ips_recall":
-        return sum(w[i] for i in lst if i in rel) / sum(w[i] for i in rel)
-    if name == "ips_ndcg":
-        dcg = sum(w[i] / math.log2(j + 2) for j, i in enumerate(lst) if i in rel)
-        ideal = sorted((w[i] for i in rel), reverse=True)[:k]
-        return dcg / sum(g / math.log2(j + 2) for j, g in enumerate(ideal))
-    raise KeyError(name)
-
-
 def naive_beyond(name, topk, k, n_items, counts=None, n_users=None, feats=None) -> float:
     lists = [list(row[:k]) for row in topk]
     flat = [i for lst in lists for i in lst]
@@ -196,7 +163,7 @@ def test_golden_beyond():
 
 # ------------------------------------------------------------------ agreement with the naive loop
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_matches_naive_reference(seed):
+def test_matches_naive_reference(seed, naive):
     topk, rows, relevant, w, feats, counts = random_case(seed)
     for k in (1, 2, 5, 10):
         for name in ACC + ["ips_recall", "ips_ndcg"]:
