@@ -31,10 +31,12 @@ def ips_weights(item_counts: np.ndarray, gamma: float = 0.5, clip: float = 0.01)
     :func:`kgrec.eval.metrics.popularity_propensity` (the same model the debiased metrics use:
     ``p_i = clip_[clip,1]((n_i / max n)^((γ+1)/2))``), scaled so the mean over training
     interactions (items weighted by ``n_i``) is 1. Items with ``n_i = 0`` get the clipped
-    maximum weight."""
+    maximum weight; with no interactions at all every weight is 1."""
     from kgrec.eval.metrics import popularity_propensity
 
     counts = np.asarray(item_counts, dtype=np.float64)
+    if counts.sum() <= 0:
+        return np.ones_like(counts)
     w = 1.0 / popularity_propensity(counts, gamma=gamma, clip=clip)
     return w / (np.sum(w * counts) / max(counts.sum(), 1.0))
 
