@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from kgrec.audit.context import AuditContext
-from kgrec.audit.frames import history_frame, item_frame, user_frame
+from kgrec.audit.frames import history_frame, item_frame, slug, user_frame
 
 TRUTH_TOLERANCE = 0.15  # relative error allowed when checking a planted effect
 
@@ -135,7 +135,11 @@ def run_causal(ctx: AuditContext) -> CausalResults:
         elif q.kind == "sensitive":
             df, label = user_frame(run.dataset, run.ctx.train, ctx.topk, ctx.users, attribute=q.attribute,
                                    treated=q.treated, outcome=q.outcome, genre=q.genre)
-            res.estimates.append(_estimate(df, question=q.name, treatment="t", outcome="outcome", ctx=ctx,
+            t_name = slug(f"{q.attribute}_{label}")
+            y_name = slug(f"top{ctx.plan.k}_{q.genre}_share" if q.outcome == "genre_share" else
+                           f"top{ctx.plan.k}_mean_log_popularity")
+            df = df.rename(columns={"t": t_name, "outcome": y_name, "history": f"history_{y_name.split('_', 1)[1]}"})
+            res.estimates.append(_estimate(df, question=q.name, treatment=t_name, outcome=y_name, ctx=ctx,
                                            method=q.method))
             spec = run.dataset.schema.nodes[run.dataset.schema.user_type].features[q.attribute]
             if spec.type == "categorical":

@@ -27,8 +27,10 @@ MAX_DUMMIES = 8
 TEXT_COMPONENTS = 3
 
 
-def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in str(text)).strip("_").lower() or "x"
+def slug(text: str) -> str:
+    """A column name safe for DoWhy's formulas: ``age_>=45`` → ``age_ge45``, ``Drama`` → ``drama``."""
+    text = str(text).replace(">=", "ge").replace("<=", "le").replace("<", "lt").replace(">", "gt")
+    return "".join(c if c.isalnum() else "_" for c in text).strip("_").lower() or "x"
 
 
 def node_covariates(dataset: Any, node_type: str, *, skip: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -53,7 +55,7 @@ def node_covariates(dataset: Any, node_type: str, *, skip: tuple[str, ...] = ())
             freq = np.asarray(hot.sum(0)).ravel()
             for j in np.argsort(-freq, kind="stable")[1: MAX_DUMMIES + 1]:  # drop the most frequent level
                 if freq[j] > 0:
-                    cols[f"{name}_{_slug(node.vocab[name][j])}"] = np.asarray(hot[:, j]).ravel().astype(np.float64)
+                    cols[f"{name}_{slug(node.vocab[name][j])}"] = np.asarray(hot[:, j]).ravel().astype(np.float64)
     return pd.DataFrame(cols)
 
 
