@@ -46,6 +46,11 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
     out.key_lines = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
+        try:
+            hash(key)
+        except TypeError:
+            raise SchemaError(f"a mapping key must be a plain value, not {type(key).__name__} {key!r}",
+                              file=loader.name, line=key_node.start_mark.line + 1, field="key") from None
         if key in out:
             raise SchemaError(f"duplicate key '{key}'", file=loader.name,
                               line=key_node.start_mark.line + 1, field=str(key))

@@ -50,6 +50,8 @@ def _decode(path: Path, spec: FileSpec) -> str:
         raise DataError(f"not valid {spec.encoding} at byte {err.start} ({data[err.start:err.start + 1]!r}); "
                         f"set 'encoding' for this file in the schema", file=str(path), line=line,
                         field="encoding") from None
+    except UnicodeError as err:  # codecs such as punycode raise the base class
+        raise DataError(f"cannot decode as {spec.encoding}: {err}", file=str(path), field="encoding") from None
 
 
 def read_table(directory: Path, spec: FileSpec, warnings: list[LoadWarning] | None = None) -> Table:

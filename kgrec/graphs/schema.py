@@ -197,9 +197,14 @@ class _Ctx:
 
 def _template_fields(template: str, ctx: _Ctx, node: LineDict, path: str) -> list[str]:
     try:
-        names = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+        parts = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(template) if f is not None]
     except ValueError as err:
         raise ctx.error(f"bad text template: {err}", node, "text", path) from None
+    for name, spec, conv in parts:
+        if spec or conv:
+            raise ctx.error(f"text template field '{{{name}{'!' + conv if conv else ''}{':' + spec if spec else ''}}}' "
+                            "takes no format spec or conversion: values are inserted as text", node, "text", path)
+    names = [name for name, _, _ in parts]
     for name in names:
         if not name.isidentifier():
             raise ctx.error(f"text template field '{{{name}}}' must be a plain column name", node, "text", path)

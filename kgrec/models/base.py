@@ -84,6 +84,8 @@ class Recommender(nn.Module, abc.ABC):
 
     name: ClassVar[str] = ""
     trainable: ClassVar[bool] = True
+    #: buffers that ``after_fit`` computes from the trained weights; per-epoch checkpoints skip them
+    fit_buffers: ClassVar[tuple[str, ...]] = ()
     needs_text: ClassVar[bool] = False
 
     def __init__(self, ctx: ModelContext) -> None:

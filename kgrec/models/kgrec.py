@@ -130,6 +130,7 @@ class KGRec(Recommender):
     """
 
     needs_text = True
+    fit_buffers = ("blend", "item_scale", "ii_in", "ii_item", "cold_scale")
 
     def __init__(self, ctx: ModelContext, dim: int = 64, layers: int = 2, reg: float = 1e-5, init_std: float = 0.1,
                  use_kg: bool = True, use_social: bool = True, use_text: bool = True, use_sensitive: bool = False,

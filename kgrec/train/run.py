@@ -94,7 +94,9 @@ def train_run(cfg: RunConfig, run_dir: str | Path, *, overwrite: bool = False, r
     state, opt_state, rng = None, None, np.random.default_rng(cfg.seed)
     if resume:
         ckpt = torch.load(work / "checkpoint.pt", weights_only=False)
-        model.load_state_dict(ckpt["model"])
+        missing, unexpected = model.load_state_dict(ckpt["model"], strict=False)
+        if unexpected or set(missing) - set(model.fit_buffers):
+            raise RuntimeError(f"checkpoint does not match the model: missing {missing}, unexpected {unexpected}")
         state, opt_state = ckpt["state"], ckpt["optimizer"]
         rng.bit_generator.state = ckpt["rng"]
         torch.set_rng_state(ckpt["torch_rng"])
@@ -103,7 +105,8 @@ def train_run(cfg: RunConfig, run_dir: str | Path, *, overwrite: bool = False, r
 
     def checkpoint(st: TrainState, opt: torch.optim.Optimizer, gen: np.random.Generator) -> None:
         tmp = work / "checkpoint.pt.tmp"
-        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "state": st,
+        weights = {k: v for k, v in model.state_dict().items() if k not in model.fit_buffers}
+        torch.save({"model": weights, "optimizer": opt.state_dict(), "state": st,
                     "rng": gen.bit_generator.state, "torch_rng": torch.get_rng_state()}, tmp)
         tmp.replace(work / "checkpoint.pt")
 

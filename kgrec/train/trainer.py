@@ -7,7 +7,6 @@ be added without rewriting it.
 
 from __future__ import annotations
 
-import copy
 import sys
 import time
 from collections.abc import Callable
@@ -92,7 +91,8 @@ def fit(model: Recommender, ctx: ModelContext, cfg: RunConfig, *, state: TrainSt
             state.elapsed += time.perf_counter() - t0
             if metric > state.best_metric:
                 state.best_metric, state.best_epoch, state.bad_evals = metric, state.epoch, 0
-                state.best_state = copy.deepcopy(model.state_dict())
+                state.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()
+                                    if k not in model.fit_buffers}
                 state.seconds_to_best = state.elapsed
             else:
                 state.bad_evals += 1
@@ -110,7 +110,7 @@ def fit(model: Recommender, ctx: ModelContext, cfg: RunConfig, *, state: TrainSt
             break
     bar.close()
     if state.best_state is not None:
-        model.load_state_dict(state.best_state)
+        model.load_state_dict(state.best_state, strict=not model.fit_buffers)
     model.after_fit(ctx, lambda m: validation_score(m, ctx, cfg.train.metric))
     state.final_metric = validation_score(model, ctx, cfg.train.metric)
     return state
