@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/models.py --seeds 2020 2021 2022           # mean ± 95% CI over seeds
     .venv/bin/python benchmarks/models.py --data lastfm-2k --data-dir ../shared/data/hetrec2011-lastfm-2k
     .venv/bin/python benchmarks/models.py --split cold_items --models kgrec text mostpop ease
+    .venv/bin/python benchmarks/models.py --data lastfm-2k --data-dir DIR --models kgrec --set train.max_seconds=900
 
 Protocol: all interactions as implicit feedback, per-user random 80/10/10 split (or the
 chosen split), full ranking with training (and validation) items masked, embedding size 64,
@@ -64,7 +65,12 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     ap.add_argument("--out", default="runs/bench")
     ap.add_argument("--baseline", default="ease", help="paired per-user test of NDCG@10 against this model")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="config override for every model, e.g. train.max_seconds=900 (repeatable)")
     args = ap.parse_args()
+    from kgrec.train.config import parse_set
+
+    common = parse_set(args.set)
     from kgrec.eval.stats import mean_ci, paired_test
 
     rows = []
@@ -75,7 +81,7 @@ def main() -> None:
         for seed in args.seeds:
             overrides = merge({"seed": seed, "model": {"name": name, "params": {}},
                                "data": {"name": args.data, "data_dir": args.data_dir,
-                                        "split": {"method": args.split}}}, extra)
+                                        "split": {"method": args.split}}}, merge(common, extra))
             out = Path(args.out) / f"{Path(args.data).stem}-{args.split}-{label}-s{seed}"
             proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps({"overrides": overrides, "out": str(out)})],
                                   capture_output=True, text=True)
