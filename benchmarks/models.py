@@ -65,6 +65,8 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     ap.add_argument("--out", default="runs/bench")
     ap.add_argument("--baseline", default="ease", help="paired per-user test of NDCG@10 against this model")
+    ap.add_argument("--reuse", action="store_true",
+                    help="take finished runs in --out (metrics.json present) instead of training them again")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="config override for every model, e.g. train.max_seconds=900 (repeatable)")
     args = ap.parse_args()
@@ -83,12 +85,18 @@ def main() -> None:
                                "data": {"name": args.data, "data_dir": args.data_dir,
                                         "split": {"method": args.split}}}, merge(common, extra))
             out = Path(args.out) / f"{Path(args.data).stem}-{args.split}-{label}-s{seed}"
-            proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps({"overrides": overrides, "out": str(out)})],
-                                  capture_output=True, text=True)
-            if proc.returncode != 0:
-                print(f"{label} seed {seed} failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
-                continue
-            rss = json.loads(proc.stdout.strip().splitlines()[-1])["peak_rss_mb"]
+            if args.reuse and (out / "metrics.json").is_file():
+                rss_file = out / "bench_rss.json"
+                rss = json.loads(rss_file.read_text())["peak_rss_mb"] if rss_file.is_file() else float("nan")
+            else:
+                proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps({"overrides": overrides,
+                                                                                "out": str(out)})],
+                                      capture_output=True, text=True)
+                if proc.returncode != 0:
+                    print(f"{label} seed {seed} failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
+                    continue
+                rss = json.loads(proc.stdout.strip().splitlines()[-1])["peak_rss_mb"]
+                (out / "bench_rss.json").write_text(json.dumps({"peak_rss_mb": rss}))
             metrics = json.loads((out / "metrics.json").read_text())
             results.append((metrics, rss))
             if seed == args.seeds[0]:
@@ -112,6 +120,7 @@ def main() -> None:
             paired = "–"
         rows.append([label, stat("ndcg@10"), paired, stat("recall@20"), stat("ips_ndcg@10"), stat("avg_popularity@10", "{:.1f}"),
                      stat("coverage@10"), f"{first['seconds_to_best']:.1f}", "–" if spe is None else f"{spe:.2f}",
+                     "–" if max(r for _, r in results) != max(r for _, r in results) else
                      f"{max(r for _, r in results):.0f}"])
         if args.split == "cold_items":
             rows[-1][4:4] = [stat("recall@20", where="cold_items"), stat("recall@20", where="cold_items_only")]
