@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from kgrec.errors import DataError, LoadWarning
-from kgrec.graphs.dataset import EdgeTable, EdgeType, GraphDataset, NodeTable
+from kgrec.graphs.dataset import EdgeTable, EdgeType, GraphDataset, NodeTable, reverse_type
 from kgrec.graphs.readers import Table, read_table
 from kgrec.graphs.schema import EdgeSpec, FeatureSpec, NodeSpec, Schema
 from kgrec.graphs.sources import DataLocation
@@ -48,7 +48,7 @@ class _Builder:
 
         Returns the values and the mask of unparsable entries."""
         raw = table.column(column, field)
-        values = pd.to_numeric(pd.Series(raw), errors="coerce").to_numpy(dtype=np.float64)
+        values = pd.to_numeric(pd.Series(raw), errors="coerce").to_numpy(dtype=np.float64, copy=True)
         lowered = pd.Series(raw).str.strip().str.lower()
         garbage = np.isnan(values) & ~lowered.isin(["", "nan", "na", "null", "none"]).to_numpy()
         if garbage.any():
@@ -208,6 +208,10 @@ class _Builder:
                                       None if "weight" not in cols else cols["weight"][sel].astype(np.float32),
                                       None if "timestamp" not in cols else cols["timestamp"][sel].astype(np.float64))
                 origin[et] = spec
+        for et, spec in origin.items():
+            if spec.reverse and reverse_type(et) in edges:
+                raise DataError(f"edge type {reverse_type(et)} clashes with the reverse of {et} ('reverse: true'); "
+                                "rename one of them", file=str(self.schema.path), field=f"edges.{spec.name}.reverse")
         dataset = GraphDataset(self.schema, nodes, edges, origin, self.location, self.warnings)
         for name, spec in self.schema.nodes.items():
             if spec.text is not None:
@@ -232,7 +236,7 @@ class _Builder:
             columns[d.name] = top_neighbour_text(dataset, d.neighbors, d.field, d.top, node.num)
         names = list(columns)
         return [spec.text.format(**dict(zip(names, row))) for row in zip(*(columns[n] for n in names))] \
-            if names else [spec.text] * node.num
+            if names else [spec.text.format()] * node.num
 
 
 def top_neighbour_text(dataset: GraphDataset, edge_name: str, field: str, top: int, num: int) -> list[str]:

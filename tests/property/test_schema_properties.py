@@ -32,14 +32,15 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
 import yaml
-from hypothesis import HealthCheck, Phase, event, given, settings
+from hypothesis import HealthCheck, Phase, assume, event, given, settings
 from hypothesis import strategies as st
 
 from kgrec.errors import ChecksumError, DataError, KgrecInputError, SchemaError
@@ -48,7 +49,9 @@ from kgrec.graphs.dataset import reverse_type
 from kgrec.yamlio import dump_yaml, load_yaml
 
 REPO = Path(__file__).resolve().parents[2]
-SLOW_OK = settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+# One failure per test, shrunk alone: shrinking many distinct failures of these big examples takes minutes.
+SLOW_OK = settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+                   report_multiple_bugs=False)
 
 # --------------------------------------------------------------------------- value strategies
 YAML_WORDS = ["yes", "no", "on", "off", "null", "true", "nan", "inf", "id", "name", "type"]
@@ -151,13 +154,25 @@ class World:
         return path, data
 
 
+def unique(names: list[str]) -> list[str]:
+    """Make names unique by suffixing digits (drawing 40 unique names makes Hypothesis give up)."""
+    seen: set[str] = set()
+    out = []
+    for i, name in enumerate(names):
+        while name in seen:
+            name += str(i)
+        seen.add(name)
+        out.append(name)
+    return out
+
+
 def node_spec(world: World, n: str) -> dict[str, Any]:
     return world.schema["nodes"][n] or {}
 
 
 @st.composite
-def worlds(draw, tricky_text: bool = False) -> World:  # noqa: C901 - one generator, read top to bottom
-    pool = iter(draw(st.lists(NAME, min_size=40, max_size=40, unique=True), label="names"))
+def worlds(draw, tricky_text: bool = False) -> World:
+    pool = iter(unique(draw(st.lists(NAME, min_size=40, max_size=40), label="names")))
     bases = iter(draw(st.lists(st.from_regex(r"[a-z]{1,6}", fullmatch=True), min_size=10, max_size=10,
                                unique=True), label="file names"))
     tables: dict[str, TableFile] = {}
@@ -333,7 +348,9 @@ def worlds(draw, tricky_text: bool = False) -> World:  # noqa: C901 - one genera
         for key in ("src", "dst", "relation", "weight", "timestamp"):
             if key in spec["columns"]:
                 tables[spec["file"]].uses.append((spec["columns"][key], f"edges.{e}.columns.{key}"))
-    free = st.text(max_size=30) if tricky_text else st.sampled_from(["", "A random world.", "two\nlines"])
+    # NEL (\x85) is excluded: see test_known_bug_nel_does_not_round_trip
+    free = st.text(st.characters(exclude_characters="\x85"), max_size=30) if tricky_text else \
+        st.sampled_from(["", "A random world.", "two\nlines"])
     schema: dict[str, Any] = {"name": draw(st.from_regex(r"[a-z][a-z0-9-]{0,8}", fullmatch=True)),
                               "description": draw(free), "license": draw(free)}
     if tricky_text and draw(st.booleans()):
@@ -598,7 +615,8 @@ def required_slots(s: dict[str, Any]) -> list[tuple[list[str], str]]:
     out = [([], k) for k in ("name", "source", "files", "nodes", "edges")]
     for n, spec in s["nodes"].items():
         out += [(["nodes", n, "features", f], "type") for f in (spec or {}).get("features", {})]
-        out += [(["nodes", n, "derived", d], k) for d in (spec or {}).get("derived", {}) for k in ("neighbors", "field")]
+        out += [(["nodes", n, "derived", d], k) for d in (spec or {}).get("derived", {})
+                for k in ("neighbors", "field")]
     for e in s["edges"]:
         out += [(["edges", e], k) for k in ("src", "dst", "file", "columns")]
         out += [(["edges", e, "columns"], k) for k in ("src", "dst")]
@@ -826,7 +844,8 @@ def _(w: World, data) -> Outcome:
 # ---- warnings: the data stays usable, one LoadWarning with the first line and the count
 def _single(w: World, owner_prefix: str) -> list[str]:
     """Files read by exactly one schema entry whose name starts with ``owner_prefix``."""
-    return [t.name for t in w.tables.values() if len(t.owners()) == 1 and next(iter(t.owners())).startswith(owner_prefix)]
+    return [t.name for t in w.tables.values()
+            if len(t.owners()) == 1 and next(iter(t.owners())).startswith(owner_prefix)]
 
 
 def _edge_of(w: World, table: str) -> tuple[str, dict[str, Any]]:
@@ -834,11 +853,11 @@ def _edge_of(w: World, table: str) -> tuple[str, dict[str, Any]]:
     return e, w.schema["edges"][e]
 
 
-def _append_copy(t: TableFile, data, **changes: str) -> int:
+def _append_copy(t: TableFile, data, changes: dict[str, str] | None = None) -> int:
     """Append a copy of a random row with some columns changed; returns its line."""
     r = data.draw(st.integers(0, len(t.rows) - 1), label="row copied")
     row = list(t.rows[r])
-    for col, value in changes.items():
+    for col, value in (changes or {}).items():
         row[t.columns.index(col)] = value
     t.rows.append(row)
     return t.line_of(len(t.rows) - 1)
@@ -858,12 +877,23 @@ def _(w: World, data) -> Outcome:
     name, end = pick(data, _dangling_slots(w), "edge end")
     col = _edge_of(w, name)[1]["columns"][end]
     t = w.tables[name]
-    return warning(t, _append_copy(t, data, **{col: "no such id"}), col, "(dangling)")
+    return warning(t, _append_copy(t, data, {col: "no such id"}), col, "(dangling)")
 
 
-@corruption("warning or error: duplicate edge row", lambda w: bool(_single(w, "edges.")))
+def _merge_crashes(w: World, name: str) -> bool:
+    """A merging policy over a weight column that parses as float: fixed; test_merge_float_weights covers it."""
+    spec = _edge_of(w, name)[1]
+    return spec.get("duplicates") in ("sum", "count", "max") and "weight" in spec["columns"] and any(
+        not re.fullmatch(r"-?[0-9]+", v) for v in w.tables[name].column(spec["columns"]["weight"]))
+
+
+def _dup_edge_files(w: World) -> list[str]:
+    return [name for name in _single(w, "edges.") if not _merge_crashes(w, name)]
+
+
+@corruption("warning or error: duplicate edge row", lambda w: bool(_dup_edge_files(w)))
 def _(w: World, data) -> Outcome:
-    name = pick(data, _single(w, "edges."), "file")
+    name = pick(data, _dup_edge_files(w), "file")
     e, spec = _edge_of(w, name)
     t = w.tables[name]
     r = data.draw(st.integers(0, len(t.rows) - 1), label="row copied")
@@ -878,7 +908,8 @@ def _(w: World, data) -> Outcome:
 
 
 def _node_files(w: World) -> list[tuple[str, str]]:
-    return [(n, node_spec(w, n)["file"]) for n in w.schema["nodes"] if node_spec(w, n).get("file") in _single(w, "nodes.")]
+    single = _single(w, "nodes.")
+    return [(n, node_spec(w, n)["file"]) for n in w.schema["nodes"] if node_spec(w, n).get("file") in single]
 
 
 @corruption("warning: duplicate node id", lambda w: bool(_node_files(w)))
@@ -892,7 +923,7 @@ def _(w: World, data) -> Outcome:
 def _(w: World, data) -> Outcome:
     n, name = pick(data, [(n, f) for n, f in _node_files(w) if len(w.tables[f].columns) > 1], "node")
     t, id_col = w.tables[name], node_spec(w, n)["id"]
-    line = _append_copy(t, data, **{id_col: ""})
+    line = _append_copy(t, data, {id_col: ""})
     if not t.sep.join(t.rows[-1]).strip():  # every other field is blank too: a blank line
         return warning(t, line, "row", "blank line")
     return warning(t, line, id_col, "empty node id")
@@ -904,7 +935,7 @@ def _(w: World, data) -> Outcome:
     cols = _edge_of(w, name)[1]["columns"]
     t = w.tables[name]
     end = data.draw(st.sampled_from(["src", "dst"]), label="end")
-    return warning(t, _append_copy(t, data, **{cols[end]: ""}), f"{cols['src']}/{cols['dst']}", "empty id")
+    return warning(t, _append_copy(t, data, {cols[end]: ""}), f"{cols['src']}/{cols['dst']}", "empty id")
 
 
 def _numeric_edge_slots(w: World) -> list[tuple[str, str]]:
@@ -919,7 +950,8 @@ def _(w: World, data) -> Outcome:
     t, col = w.tables[name], spec["columns"][key]
     kinds = ["nan", "empty", "garbage"] + (["range"] if key == "weight" and "weight_range" in spec else [])
     kind = data.draw(st.sampled_from(kinds), label="kind")
-    value = str(spec["weight_range"][1] + 1) if kind == "range" else {"nan": "NaN", "empty": "", "garbage": "4.0x"}[kind]
+    value = str(spec["weight_range"][1] + 1) if kind == "range" else \
+        {"nan": "NaN", "empty": "", "garbage": "4.0x"}[kind]
     r = data.draw(st.integers(0, len(t.rows) - 1), label="row")
     t.rows[r][t.columns.index(col)] = value
     reason = {"nan": "missing or NaN", "empty": "missing or NaN", "garbage": "not a number (first: '4.0x')",
@@ -999,7 +1031,7 @@ def _(w: World, data) -> Outcome:
 
 
 # ---- known bugs (each has an xfail(strict=True) test below)
-@corruption("yaml: a flow list as a key", bug=True)
+@corruption("yaml: a flow list as a key")
 def _(w: World, data) -> Outcome:
     lines = w.text().split("\n")
     cands = [i for i in _key_lines(w.text()) if re.match(r"^ +[A-Za-z_][A-Za-z0-9_]*:", lines[i])]
@@ -1007,23 +1039,44 @@ def _(w: World, data) -> Outcome:
     indent, key = re.match(r"^( +)([A-Za-z_][A-Za-z0-9_]*)", lines[i]).groups()
     lines[i] = lines[i].replace(f"{indent}{key}:", f"{indent}[{key}]:", 1)
     w.schema_text = "\n".join(lines)
-    return Outcome(SchemaError, w.schema_file, None, i + 1, "")
+    return Outcome(SchemaError, w.schema_file, "key", i + 1, "a mapping key must be a plain value")
 
 
-@corruption("schema: text template with a format spec",
-            lambda w: any(node_spec(w, n).get("features") for n in w.schema["nodes"]), bug=True)
+def _template_slots(w: World) -> list[tuple[str, str]]:
+    return [(n, f) for n in w.schema["nodes"] for f in node_spec(w, n).get("features", {}) if f.isidentifier()]
+
+
+@corruption("schema: text template with a format spec or conversion", lambda w: bool(_template_slots(w)))
 def _(w: World, data) -> Outcome:
-    n = pick(data, [n for n in w.schema["nodes"] if node_spec(w, n).get("features")], "node")
-    f = pick(data, [f for f in w.schema["nodes"][n]["features"] if f.isidentifier()] or ["zz"], "feature")
-    w.schema["nodes"][n]["text"] = f"{{{f}:.0f}}"
-    return Outcome(loose=True)
+    n, f = pick(data, _template_slots(w), "feature")
+    w.schema["nodes"][n]["text"] = data.draw(st.sampled_from(["{%s:.0f}", "{%s!r}", "a {%s:>{%s}}"]),
+                                             label="template").replace("%s", f)
+    return schema_error(w, ["nodes", n], "text", "takes no format spec or conversion")
 
 
-@corruption("loose: an exotic text codec declared", bug=True)
+def _weighted(w: World) -> list[str]:
+    return [name for name in _single(w, "edges.") if "weight" in _edge_of(w, name)[1]["columns"]]
+
+
+@corruption("warning: duplicate edge row merged, float weights", lambda w: bool(_weighted(w)), bug=True)
+def _(w: World, data) -> Outcome:
+    name = pick(data, _weighted(w), "file")
+    e, spec = _edge_of(w, name)
+    spec["duplicates"] = policy = data.draw(st.sampled_from(["sum", "count", "max"]), label="policy")
+    spec.pop("weight_range", None)
+    t = w.tables[name]
+    r = data.draw(st.integers(0, len(t.rows) - 1), label="row copied")
+    t.rows[r][t.columns.index(spec["columns"]["weight"])] = "2.5"
+    t.rows.append(list(t.rows[r]))
+    return warning(t, t.line_of(len(t.rows) - 1), f"edges.{e}", f"merged by {policy}", "merged")
+
+
+@corruption("data: a codec that raises UnicodeError (punycode)")
 def _(w: World, data) -> Outcome:
     name = pick(data, w.tables, "file")
     w.schema["files"][name]["encoding"] = "punycode"
-    return Outcome(loose=True)
+    w.raw[name] = b"a\tb\n"  # ASCII without '-': punycode raises UnicodeError, not UnicodeDecodeError
+    return Outcome(DataError, name, "encoding", None, "cannot decode as punycode")
 
 
 # --------------------------------------------------------------------------- property 3
@@ -1035,7 +1088,8 @@ def check(world: World, out: Outcome) -> KgrecInputError | None:
             ds = load_dataset(schema_path, data_dir=data_dir)
         except KgrecInputError as err:
             assert err.file is not None and err.file in str(err), str(err)
-            if out.loose:
+            if out.loose:  # only YAML syntax errors lack a field
+                assert err.field or isinstance(err, SchemaError), str(err)
                 return err
             assert type(err) is out.error, f"{type(err).__name__}: {err}"
             assert err.exit_code == {SchemaError: 3, DataError: 4, ChecksumError: 5}[out.error]
@@ -1061,16 +1115,24 @@ def check(world: World, out: Outcome) -> KgrecInputError | None:
 def corrupt(world: World, data, table: dict[str, tuple[Callable[[World], bool], Corruption]],
             names: list[str] | None = None) -> tuple[World, Outcome]:
     kinds = [k for k, (applies, _) in table.items() if (names is None or k in names) and applies(world)]
+    assume(kinds)
     kind = data.draw(st.sampled_from(kinds), label="corruption")
     event(kind)
     bad = copy.deepcopy(world)
     return bad, table[kind][1](bad, data)
 
 
-@SLOW_OK
+# every kind gets its own examples, so the ci profile exercises all of them
+PER_KIND = settings(max_examples=max(4, settings.default.max_examples // 6), report_multiple_bugs=False,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                           HealthCheck.filter_too_much])
+
+
+@pytest.mark.parametrize("kind", sorted(CORRUPTIONS))
+@PER_KIND
 @given(world=worlds(), data=st.data())
-def test_corruption_gives_documented_error_or_warning(world: World, data) -> None:
-    check(*corrupt(world, data, CORRUPTIONS))
+def test_corruption_gives_documented_error_or_warning(kind: str, world: World, data) -> None:
+    check(*corrupt(world, data, CORRUPTIONS, [kind]))
 
 
 # --------------------------------------------------------------------------- CLI
@@ -1110,30 +1172,77 @@ def test_cli_prints_one_line_and_the_exit_code(kind: str, world: World, data) ->
 
 # --------------------------------------------------------------------------- known bugs
 NO_SHRINK = settings(max_examples=3, phases=[Phase.explicit, Phase.generate],
-                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                            HealthCheck.filter_too_much])
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError,
-                   reason="kgrec/yamlio.py _construct_mapping: a flow list/map as a key → TypeError (unhashable)")
 @NO_SHRINK
 @given(world=worlds(), data=st.data())
-def test_known_bug_unhashable_yaml_key(world: World, data) -> None:
-    check(*corrupt(world, data, KNOWN_BUGS, ["yaml: a flow list as a key"]))
+def test_merge_float_weights(world: World, data) -> None:
+    check(*corrupt(world, data, KNOWN_BUGS, ["warning: duplicate edge row merged, float weights"]))
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="kgrec/graphs/build.py render_text: '{age:.0f}' passes validation, then str.format "
-                          "raises ValueError on the str value")
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="kgrec/yamlio.py dump_yaml: allow_unicode writes NEL (\\x85) raw in a quoted scalar, where "
+                          "YAML reads it as a line break: 'a\\x85b' comes back as 'a b'")
+@NO_SHRINK
+@given(text=st.text(max_size=10).map(lambda t: t + "\x85"))
+def test_known_bug_nel_does_not_round_trip(text: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "x.yaml"
+        path.write_text(dump_yaml({"description": text}), encoding="utf-8")
+        assert load_yaml(path) == {"description": text}
+
+
+@NO_SHRINK
+@given(world=worlds())
+def test_reverse_type_clash_is_rejected(world: World) -> None:
+    inter = next(e for e, spec in world.schema["edges"].items() if spec.get("role") == "interaction")
+    spec = world.schema["edges"][inter]
+    spec["reverse"] = True
+    world.schema["edges"][f"rev_{inter}"] = {"src": spec["dst"], "dst": spec["src"], "file": spec["file"],
+                                             "columns": {"src": spec["columns"]["dst"], "dst": spec["columns"]["src"]}}
+    with tempfile.TemporaryDirectory() as tmp:
+        schema_path, data_dir = world.write(Path(tmp))
+        try:
+            ds = load_dataset(schema_path, data_dir=data_dir)
+        except KgrecInputError as err:
+            assert err.exit_code == 4 and "clashes with the reverse" in str(err) and err.field.endswith(".reverse")
+            return
+    raise AssertionError(f"the clash was accepted: {Counter(ds.metadata()[1])}")
+
+
+def _string_slots(world: World) -> list[tuple[str, str]]:
+    return [(n, f) for n in world.schema["nodes"] for f, fs in node_spec(world, n).get("features", {}).items()
+            if fs["type"] in ("text", "categorical")]
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="kgrec/graphs/build.py: .astype(str) goes through numpy's fixed-width str dtype, which "
+                          "drops trailing NUL characters of ids, categories and text without a warning")
 @NO_SHRINK
 @given(world=worlds(), data=st.data())
-def test_known_bug_text_template_format_spec(world: World, data) -> None:
-    check(*corrupt(world, data, KNOWN_BUGS, ["schema: text template with a format spec"]))
+def test_known_bug_trailing_nul_is_kept(world: World, data) -> None:
+    assume(_string_slots(world))
+    n, f = pick(data, _string_slots(world), "feature")
+    t = world.tables[node_spec(world, n)["file"]]
+    t.rows[0][t.columns.index(f)] = "x\x00"
+    with tempfile.TemporaryDirectory() as tmp:
+        schema_path, data_dir = world.write(Path(tmp))
+        node = load_dataset(schema_path, data_dir=data_dir).nodes[n]
+    values = node.features[f]
+    first = node.vocab[f][values[0]] if f in node.vocab else values[0]
+    assert first == "x\x00"
 
 
-@pytest.mark.xfail(strict=True, raises=UnicodeError,
-                   reason="kgrec/graphs/readers.py _decode catches UnicodeDecodeError only; punycode raises "
-                          "UnicodeError")
 @NO_SHRINK
-@given(world=worlds(), data=st.data())
-def test_known_bug_exotic_codec(world: World, data) -> None:
-    check(*corrupt(world, data, KNOWN_BUGS, ["loose: an exotic text codec declared"]))
+@given(world=worlds())
+def test_template_without_fields_is_formatted(world: World) -> None:
+    bare = [n for n in world.schema["nodes"] if "file" in node_spec(world, n)
+            and not node_spec(world, n).get("features") and not node_spec(world, n).get("derived")]
+    assume(bare)
+    world.schema["nodes"][bare[0]]["text"] = "an {{x}}"
+    with tempfile.TemporaryDirectory() as tmp:
+        schema_path, data_dir = world.write(Path(tmp))
+        node = load_dataset(schema_path, data_dir=data_dir).nodes[bare[0]]
+    assert node.text == ["an {x}"] * node.num
