@@ -49,29 +49,7 @@ def _log(progress: bool, msg: str) -> None:
         print(f"[audit] {msg}", file=sys.stderr, flush=True)
 
 
-def _explain_in_worker(ctx: Any, progress: bool) -> Any:
-    """Run the explanations in a forked process (returns a future-like object with .result())."""
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
-    from kgrec.audit.explain_check import run_explanations
-
-    global _CTX
-    _CTX = ctx
-    if "fork" not in mp.get_all_start_methods():
-        class Done:
-            def __init__(self, value: Any) -> None:
-                self.value = value
-
-            def result(self) -> Any:
-                return self.value
-
-        return Done(run_explanations(ctx, progress=progress)), None
-    pool = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("fork"))
-    return pool.submit(_explain_job, progress), pool
-
-
-_CTX: Any = None
+_CTX: Any = None  # the audit context a forked worker inherits
 
 
 def _explain_job(progress: bool) -> tuple[Any, float]:
@@ -79,6 +57,20 @@ def _explain_job(progress: bool) -> tuple[Any, float]:
 
     res = run_explanations(_CTX, progress=progress)
     return res, _CTX.timings.get("explanations", 0.0)
+
+
+def _start_explanations(ctx: Any, progress: bool) -> tuple[Any, Any]:
+    """Fork one worker for the explanations (it inherits the loaded run); where fork is not
+    available, run them here. Returns (pool or None, future or finished result)."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    global _CTX
+    _CTX = ctx
+    if "fork" not in mp.get_all_start_methods():
+        return None, _explain_job(progress)
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("fork"))
+    return pool, pool.submit(_explain_job, progress)
 
 
 def run_audit(run_dir: str | Path, *, plan_path: str | Path | None = None, out_dir: str | Path | None = None,
@@ -104,15 +96,13 @@ def run_audit(run_dir: str | Path, *, plan_path: str | Path | None = None, out_d
     ctx = build_audit_context(run, plan)
     ctx.timings["load_and_rank"] = time.perf_counter() - t0
     _log(progress, f"plan {plan.path}: {len(ctx.users)} test users, K={plan.k}; explanations in a worker process")
-    future, pool = _explain_in_worker(ctx, progress)
+    pool, pending = _start_explanations(ctx, progress)
     _log(progress, "causal questions (DoWhy) ...")
     causal = run_causal(ctx)
     _log(progress, "fairness (Fairlearn) ...")
     fairness = run_fairness(ctx)
     _log(progress, "waiting for the explanations ...")
-    explained = future.result()
-    if isinstance(explained, tuple):
-        explained, ctx.timings["explanations"] = explained
+    explained, ctx.timings["explanations"] = pending.result() if pool is not None else pending
     if pool is not None:
         pool.shutdown()
     sections = [causal_section(ctx, causal), fairness_section(ctx, fairness), *explanations_section(ctx, explained)]
