@@ -29,9 +29,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-KINDS = ("history", "friend", "kg", "item_text", "user_text", "user_attr")
-
-
 @dataclass
 class Attribution:
     kind: str

@@ -113,7 +113,9 @@ def run_audit(run_dir: str | Path, *, plan_path: str | Path | None = None, out_d
                     sections=[summary_section(ctx, gates), model_card(ctx), datasheet(ctx), sections[3],
                               *sections[:3], reproducibility(ctx, seconds)],
                     meta={"seeds": plan.seeds, "kgrec_run": run.path.name})
-    _write(report, work)
+    from kgrec.audit.report import write_all
+
+    write_all(report, work)
     rundir.finish(work, out)
     check = None
     if browser:
@@ -123,13 +125,3 @@ def run_audit(run_dir: str | Path, *, plan_path: str | Path | None = None, out_d
         _log(progress, f"headless browser: {'ok' if check.ok else 'NOT ok'} ({check.detail})")
     failed = [g.name for g in gates if not g.passed]
     return AuditOutcome(out, not failed, failed, time.perf_counter() - t0, check)
-
-
-def _write(report: Any, work: Path) -> None:
-    from kgrec.audit.report.html import write_html
-    from kgrec.audit.report.jsonout import write_json
-    from kgrec.audit.report.markdown import write_markdown
-
-    write_html(report, work / "report.html")
-    write_markdown(report, work / "report.md")
-    write_json(report, work / "report.json")

@@ -272,9 +272,7 @@ class KGRec(Recommender):
         if self.item_item:
             history = self.ii_user * self.ii_in
             if masks is not None and masks.history is not None:
-                hist = torch.from_numpy(self.history_items(masks.user))
-                row = history[masks.user].index_copy(0, hist, history[masks.user, hist] * masks.history)
-                history = replace_row(history, masks.user, row)
+                history = replace_row(history, masks.user, self._history_row(masks.user, masks))
             users = torch.cat([self.blend * users, history], 1)
             items = torch.cat([items, self.ii_item], 1)
         if len(self.cold_map):
@@ -289,14 +287,18 @@ class KGRec(Recommender):
             users, items = self.embed(masks)
             return (users[user] * items[item]).sum()
         users, items = self.gnn(masks=masks)
-        score = self.blend * (users[user] * items[item]).sum() if self.item_item else (users[user] * items[item]).sum()
+        score = (users[user] * items[item]).sum()
         if self.item_item:
-            history = self.ii_user[user] * self.ii_in
-            if masks is not None and masks.history is not None:
-                hist = torch.from_numpy(self.history_items(user))
-                history = history.index_copy(0, hist, history[hist] * masks.history)
-            score = score + (history * self.ii_item[item]).sum()
+            score = self.blend * score + (self._history_row(user, masks) * self.ii_item[item]).sum()
         return score * self.item_scale[item, 0]
+
+    def _history_row(self, user: int, masks: EdgeMasks | None) -> Tensor:
+        """The user's row of the item-item term's input, training items scaled by their masks."""
+        row = self.ii_user[user] * self.ii_in
+        if masks is None or masks.history is None:
+            return row
+        hist = torch.from_numpy(self.history_items(user))
+        return row.index_copy(0, hist, row[hist] * masks.history)
 
     # the inputs of one score, for explanations (kgrec.models.masks)
     def history_items(self, user: int) -> np.ndarray:
