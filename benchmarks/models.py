@@ -23,7 +23,7 @@ from pathlib import Path
 CHILD = r"""
 import json, resource, sys
 from kgrec.eval.report import evaluate_run
-from kgrec.train.config import load_config
+from kgrec.rundir.config import load_config
 from kgrec.train.run import train_run
 job = json.loads(sys.argv[1])
 cfg = load_config(overrides=job["overrides"])
@@ -70,10 +70,10 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="config override for every model, e.g. train.max_seconds=900 (repeatable)")
     args = ap.parse_args()
-    from kgrec.train.config import parse_set
+    from kgrec.rundir.config import parse_set
 
     common = parse_set(args.set)
-    from kgrec.eval.stats import mean_ci, paired_test
+    from kgrec.metrics.stats import mean_ci, paired_test
 
     rows = []
     per_user: dict[str, list[float]] = {}

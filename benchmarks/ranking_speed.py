@@ -24,8 +24,8 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
-    from kgrec.eval.ranking import topk_from_vectors
-    from kgrec.train.run import load_run
+    from kgrec.models.ranking import topk_from_vectors
+    from kgrec.rundir.load import load_run
 
     run = load_run(args.run_dir)
     model, ctx = run.model, run.ctx

@@ -20,6 +20,7 @@ code  meaning
 7     run directory exists (pass ``--overwrite``)
 8     strict mode: data would have been dropped (``--strict``)
 9     ``kgrec audit``: at least one gate of the audit plan failed (the report is written)
+10    the run or report directory is being written by another live process (its lock)
 ====  =========================================================
 """
 
@@ -37,6 +38,7 @@ EXIT_FETCH = 6
 EXIT_EXISTS = 7
 EXIT_STRICT = 8
 EXIT_GATE = 9
+EXIT_LOCKED = 10
 
 
 class KgrecInputError(Exception):
@@ -65,6 +67,13 @@ class KgrecInputError(Exception):
         return f"{self.kind}: {where}: {self.message}" if where else f"{self.kind}: {self.message}"
 
 
+class UsageError(KgrecInputError):
+    """Options that contradict each other or the run they act on (exit 2)."""
+
+    exit_code = EXIT_USAGE
+    kind = "usage error"
+
+
 class SchemaError(KgrecInputError):
     exit_code = EXIT_SCHEMA
     kind = "schema error"
@@ -88,6 +97,11 @@ class FetchError(KgrecInputError):
 class RunExistsError(KgrecInputError):
     exit_code = EXIT_EXISTS
     kind = "run directory exists"
+
+
+class LockedError(KgrecInputError):
+    exit_code = EXIT_LOCKED
+    kind = "locked"
 
 
 class StrictModeError(KgrecInputError):

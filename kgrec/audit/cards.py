@@ -27,7 +27,7 @@ def summary_section(ctx: AuditContext, gates: list[Gate]) -> Section:
 
 def model_card(ctx: AuditContext) -> Section:
     run = ctx.run
-    info = run.train_info
+    info = run.record
     metric_rows = [[name, round(value, 4)] for name, value in sorted(ctx.metrics.items())
                    if isinstance(value, float)]
     paragraphs = [
@@ -52,10 +52,10 @@ def model_card(ctx: AuditContext) -> Section:
 def datasheet(ctx: AuditContext) -> Section:
     run = ctx.run
     schema = run.dataset.schema
-    data = json.loads((run.path / "data.json").read_text())
+    data = run.data  # data.json: what was loaded at training time, counted over all interactions
     warnings = data.get("warnings", [])
-    split = run.ctx.split
-    counts = run.dataset.summary()
+    split = run.split
+    counts = {k: data.get(k) for k in ("nodes", "edges", "interactions", "kg_triples", "linked_item_coverage")}
     paragraphs = [f"Source: {schema.description}", f"Licence: {schema.license or 'not stated'}",
                   f"Preprocessing: all interactions as implicit feedback; split '{split.config.method}' "
                   f"{split.config.ratios} (train {len(split.train)}, valid {len(split.valid)}, test {len(split.test)}).",

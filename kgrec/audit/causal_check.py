@@ -62,12 +62,12 @@ def flip_check(ctx: AuditContext, attribute: str, treated: str) -> FlipCheck:
 
     import torch
 
-    from kgrec.eval.evaluator import exclusion_matrix, rank
-    from kgrec.models.base import create_model
-    from kgrec.train.run import build_context
+    from kgrec.data.view import TrainingView
+    from kgrec.models.base import ModelContext, create_model
+    from kgrec.models.ranking import rank
 
     run = ctx.run
-    ds = copy.copy(run.dataset)
+    ds = copy.copy(run.view.dataset)
     user_type = ds.schema.user_type
     node = copy.copy(ds.nodes[user_type])
     codes = node.features[attribute]
@@ -80,11 +80,11 @@ def flip_check(ctx: AuditContext, attribute: str, treated: str) -> FlipCheck:
     flipped[codes == t], flipped[codes == other] = other, t
     node.features = {**node.features, attribute: flipped}
     ds.nodes = {**ds.nodes, user_type: node}
-    fctx = build_context(run.config, ds, run.ctx.split, progress=False, run_dir=run.path)
+    fctx = ModelContext(TrainingView(ds, run.view.train), item_text=run.ctx.item_text, user_text=run.ctx.user_text)
     model = create_model(run.config.model.name, fctx, run.config.model.params)
     model.load_state_dict(run.model.state_dict())
     model.eval()
-    top = rank(model, ctx.users, ctx.plan.k, exclusion_matrix(fctx, "test"))
+    top = rank(model, ctx.users, ctx.plan.k, run.heldout.exclusion(run.view, "test"))
     inter = np.array([len(set(a) & set(b)) for a, b in zip(ctx.topk.tolist(), top.tolist())])
     jaccard = inter / (2 * ctx.plan.k - inter)
     with torch.no_grad():
@@ -125,10 +125,14 @@ def run_causal(ctx: AuditContext) -> CausalResults:
     for q in ctx.plan.causal:
         t0 = time.perf_counter()
         if q.kind == "popularity":
-            from kgrec.eval.evaluator import exclusion_matrix, rank
+            from kgrec.models.ranking import rank
 
-            everyone = np.arange(run.ctx.num_users)
-            top_all = rank(run.model, everyone, ctx.plan.k, exclusion_matrix(run.ctx, "test"))
+            # every user's top-K; the test users' lists are the context's (each user ranked once)
+            top_all = np.empty((run.ctx.num_users, ctx.topk.shape[1]), dtype=np.int64)
+            top_all[ctx.users] = ctx.topk
+            rest = np.setdiff1d(np.arange(run.ctx.num_users), ctx.users)
+            if len(rest):
+                top_all[rest] = rank(run.model, rest, ctx.plan.k, run.heldout.exclusion(run.view, "test"))
             df = item_frame(run.dataset, run.ctx.train, top_all, run.ctx.item_text)
             res.estimates.append(_estimate(df, question=q.name, treatment="log_popularity", outcome="log_exposure",
                                            ctx=ctx, method=q.method))

@@ -16,7 +16,7 @@ from kgrec.audit.plan import AuditPlan
 
 @dataclass
 class AuditContext:
-    run: Any  # kgrec.train.run.Run
+    run: Any  # kgrec.rundir.load.Run
     plan: AuditPlan
     users: np.ndarray  # test users (those with held-out items), ascending
     topk: np.ndarray  # [len(users), K] item indices, best first
@@ -42,11 +42,40 @@ class AuditContext:
 
 
 def build_audit_context(run: Any, plan: AuditPlan) -> AuditContext:
-    from kgrec.eval.evaluator import evaluate, exclusion_matrix, part_matrix, rank
+    """Rank the test users once: reuse the ranking and metrics ``kgrec evaluate`` saved in the
+    run directory when they cover ``plan.k``, otherwise evaluate now."""
+    saved = _saved_ranking(run.path, plan.k)
+    if saved is None:
+        from kgrec.eval.evaluator import evaluate
 
-    result = evaluate(run.model, run.ctx, "test", ks=(plan.k,), with_slices=False)
-    users = np.asarray(result["per_user"]["users"], dtype=np.int64)
-    topk = rank(run.model, users, plan.k, exclusion_matrix(run.ctx, "test"))
-    relevant = sp.csr_matrix(part_matrix(run.ctx, "test")[users])
-    per_user = {key: np.asarray(v, dtype=np.float64) for key, v in result["per_user"].items() if key != "users"}
-    return AuditContext(run, plan, users, topk, relevant, per_user, result["metrics"])
+        result = evaluate(run.model, run.ctx, run.heldout, "test", ks=(plan.k,), with_slices=False)
+        users = np.asarray(result["per_user"]["users"], dtype=np.int64)
+        topk, metrics = result["topk"][:, : plan.k], result["metrics"]
+        per_user = {key: np.asarray(v, dtype=np.float64) for key, v in result["per_user"].items() if key != "users"}
+    else:
+        users, topk, metrics, per_user = saved
+    relevant = sp.csr_matrix(run.heldout.test[users])
+    return AuditContext(run, plan, users, topk, relevant, per_user, metrics)
+
+
+def _saved_ranking(run_dir: Path, k: int) -> tuple[np.ndarray, np.ndarray, dict[str, float], dict[str, np.ndarray]] | None:
+    """(users, topk [n, k], metrics at k, per-user ndcg/recall at k) from ``metrics.json``,
+    ``per_user_test.json`` and ``topk_test.npy``, or None when they are absent or do not
+    cover ``k``."""
+    paths = [run_dir / "metrics.json", run_dir / "per_user_test.json", run_dir / "topk_test.npy"]
+    if not all(p.is_file() for p in paths):
+        return None
+    try:
+        metrics = json.loads(paths[0].read_text()).get("test", {})
+        per = json.loads(paths[1].read_text())
+        topk = np.load(paths[2], allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    keys = (f"ndcg@{k}", f"recall@{k}")
+    if topk.ndim != 2 or topk.shape[1] < k or not all(key in per for key in keys) or f"ndcg@{k}" not in metrics:
+        return None
+    users = np.asarray(per["users"], dtype=np.int64)
+    if len(users) != len(topk):
+        return None
+    at_k = {m: v for m, v in metrics.items() if m.endswith(f"@{k}") or "@" not in m}
+    return users, topk[:, :k], at_k, {key: np.asarray(per[key], dtype=np.float64) for key in keys}

@@ -42,7 +42,7 @@ NaN when both are 0; ``min_ratio`` is the smallest non-NaN ratio). Groupings: ``
 (``head`` = the ``round(head_share · I)`` items with the most training interactions, ties
 broken by lower item id, clamped to ``[1, I-1]``; ``tail`` = the rest) and one per entry of
 ``item_groups`` (codes per item, ``-1``/NaN/None = missing). ``gini`` is
-:func:`kgrec.eval.beyond.gini_exposure` of the (unweighted) recommendation counts and
+:func:`kgrec.metrics.beyond.gini_exposure` of the (unweighted) recommendation counts and
 ``long_tail_coverage`` the share of tail items recommended at least once; both are global
 and repeated in every result.
 
@@ -63,8 +63,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from kgrec.errors import DataError, SchemaError
-from kgrec.eval.beyond import gini_exposure
-from kgrec.eval.inputs import _canonical, _check_topk
+from kgrec.metrics.beyond import gini_exposure
+from kgrec.metrics.inputs import canonical_relevant, check_topk
 
 POSITION_WEIGHTINGS = ("log", "uniform")
 GATE_OPS = (">=", "<=")
@@ -323,7 +323,7 @@ def exposure_fairness(*, topk: np.ndarray, relevant: sp.csr_matrix, item_counts:
         raise SchemaError(f"head_share must lie in (0, 1), got {head_share!r}", field="head_share")
     if not sp.issparse(relevant):
         raise DataError("relevant must be a scipy.sparse matrix [users, items]", field="relevant")
-    rel = _canonical(relevant)
+    rel = canonical_relevant(relevant)
     n_items = rel.shape[1]
     counts = np.asarray(item_counts, dtype=np.float64)
     if counts.shape != (n_items,) or not np.isfinite(counts).all() or (counts < 0).any():
@@ -332,7 +332,7 @@ def exposure_fairness(*, topk: np.ndarray, relevant: sp.csr_matrix, item_counts:
     if n_items < 2:
         raise DataError("exposure fairness needs at least 2 items", field="relevant")
     try:
-        top = _check_topk(topk, n_items)
+        top = check_topk(topk, n_items)
     except ValueError as e:
         raise DataError(str(e), field="topk") from None
     if top.shape[0] != rel.shape[0]:

@@ -75,24 +75,46 @@ def _start_explanations(ctx: Any, progress: bool) -> tuple[Any, Any]:
 
 def run_audit(run_dir: str | Path, *, plan_path: str | Path | None = None, out_dir: str | Path | None = None,
               overwrite: bool = False, progress: bool = True, browser: bool = True) -> AuditOutcome:
-    from kgrec.audit.cards import datasheet, model_card, reproducibility, summary_section
-    from kgrec.audit.causal_check import run_causal
-    from kgrec.audit.context import build_audit_context
-    from kgrec.audit.fairness_check import run_fairness
+    from kgrec.atomic import AtomicDir, check_target
     from kgrec.audit.plan import check_against, load_plan
-    from kgrec.audit.report.model import Report
-    from kgrec.audit.sections import causal_section, explanations_section, fairness_section
-    from kgrec.train import rundir
-    from kgrec.train.run import load_run
+    from kgrec.rundir.load import check_files, load_config_of, load_run
 
     t0 = time.perf_counter()
     run_dir = Path(run_dir)
     out = Path(out_dir) if out_dir else Path("reports") / run_dir.name
-    work = rundir.prepare(out, overwrite=overwrite, resume=False)
-    _log(progress, f"loading {run_dir}")
-    run = load_run(run_dir)
-    plan = load_plan(plan_path or default_plan(run.config.data.name))
-    check_against(plan, run.dataset)
+    # every argument is checked before the (slow) run is loaded
+    check_target(out, overwrite=overwrite)
+    check_files(run_dir)
+    plan = load_plan(plan_path or default_plan(load_config_of(run_dir).data.name))
+    atomic = AtomicDir(out, overwrite=overwrite, what="report directory")
+    with atomic as work:  # removed again on any error: no partial report is left behind
+        _log(progress, f"loading {run_dir}")
+        run = load_run(run_dir)
+        check_against(plan, run.dataset)
+        gates, report = _audit(run, plan, t0, progress)
+        from kgrec.audit.report import write_all
+
+        write_all(report, work)
+        atomic.commit()
+    check = None
+    if browser:
+        from kgrec.audit.report.browser import check_html
+
+        check = check_html(out / "report.html", out / "screenshot.png")
+        _log(progress, f"headless browser: {'ok' if check.ok else 'NOT ok'} ({check.detail})")
+    failed = [g.name for g in gates if not g.passed]
+    return AuditOutcome(out, not failed, failed, time.perf_counter() - t0, check)
+
+
+def _audit(run: Any, plan: Any, t0: float, progress: bool) -> tuple[list[Any], Any]:
+    """Every check of ``plan`` on ``run``: (gates, report)."""
+    from kgrec.audit.cards import datasheet, model_card, reproducibility, summary_section
+    from kgrec.audit.causal_check import run_causal
+    from kgrec.audit.context import build_audit_context
+    from kgrec.audit.fairness_check import run_fairness
+    from kgrec.audit.report.model import Report
+    from kgrec.audit.sections import causal_section, explanations_section, fairness_section
+
     ctx = build_audit_context(run, plan)
     ctx.timings["load_and_rank"] = time.perf_counter() - t0
     _log(progress, f"plan {plan.path}: {len(ctx.users)} test users, K={plan.k}; explanations in a worker process")
@@ -108,20 +130,10 @@ def run_audit(run_dir: str | Path, *, plan_path: str | Path | None = None, out_d
     sections = [causal_section(ctx, causal), fairness_section(ctx, fairness), *explanations_section(ctx, explained)]
     gates = [g for s in sections for g in s.all_gates()]
     seconds = time.perf_counter() - t0
-    report = Report(title=f"Audit of {run_dir.name}", created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                    run_dir=str(run_dir), plan=str(plan.path),
+    report = Report(title=f"Audit of {run.path.name}",
+                    created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                    run_dir=str(run.path), plan=str(plan.path),
                     sections=[summary_section(ctx, gates), model_card(ctx), datasheet(ctx), sections[3],
                               *sections[:3], reproducibility(ctx, seconds)],
                     meta={"seeds": plan.seeds, "kgrec_run": run.path.name})
-    from kgrec.audit.report import write_all
-
-    write_all(report, work)
-    rundir.finish(work, out)
-    check = None
-    if browser:
-        from kgrec.audit.report.browser import check_html
-
-        check = check_html(out / "report.html", out / "screenshot.png")
-        _log(progress, f"headless browser: {'ok' if check.ok else 'NOT ok'} ({check.detail})")
-    failed = [g.name for g in gates if not g.passed]
-    return AuditOutcome(out, not failed, failed, time.perf_counter() - t0, check)
+    return gates, report

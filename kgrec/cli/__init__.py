@@ -16,7 +16,8 @@ from kgrec import __version__
 EXIT_CODES = """exit codes:
   0 ok    1 internal error    2 usage    3 schema error    4 data error
   5 checksum mismatch    6 fetch error (no network, no cache)    7 run dir exists
-  8 --strict and rows would be dropped    9 audit gate failed (report written)"""
+  8 --strict and rows would be dropped    9 audit gate failed (report written)
+  10 run or report directory locked by another live process"""
 
 
 def _add_data_source(p: argparse.ArgumentParser) -> None:
@@ -91,6 +92,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"kgrec: {err}", file=sys.stderr)
         return err.exit_code
+    except BrokenPipeError:
+        # the reader closed the pipe (``kgrec evaluate RUN | head``): stop quietly; point stdout
+        # at /dev/null so the interpreter's final flush does not raise again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("kgrec: interrupted", file=sys.stderr)
         return 130

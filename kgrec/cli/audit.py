@@ -20,6 +20,9 @@ def add_parser(commands: argparse._SubParsersAction, epilog: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from kgrec.audit.run import run_audit
     from kgrec.errors import EXIT_GATE
+    from kgrec.runtime import configure_threads
+
+    configure_threads(args.threads)  # this command's --threads, not the training run's
 
     outcome = run_audit(args.run_dir, plan_path=args.plan, out_dir=args.out, overwrite=args.overwrite,
                         progress=not args.no_progress, browser=not args.no_browser)

@@ -12,7 +12,7 @@ from kgrec.errors import LoadWarning, SchemaError, StrictModeError
 
 def parse_params(pairs: list[str]) -> dict[str, Any]:
     """``["n_users=1000", "seed=3"]`` → ``{"n_users": 1000, "seed": 3}``."""
-    from kgrec.train.config import parse_set
+    from kgrec.rundir.config import parse_set
 
     return parse_set(pairs)
 

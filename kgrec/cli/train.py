@@ -25,6 +25,7 @@ def add_parsers(commands: argparse._SubParsersAction, epilog: str) -> None:
     train.add_argument("--resume", action="store_true", help="continue an interrupted run from its checkpoint")
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
     train.add_argument("--evaluate", action="store_true", help="evaluate on the test split after training")
+    train.add_argument("--strict", action="store_true", help="fail (exit 8) if loading the data drops any row")
     ev = commands.add_parser("evaluate", help="full-ranking metrics, slices and CIs of a run", epilog=epilog,
                              formatter_class=fmt)
     ev.add_argument("run_dir", metavar="RUN_DIR")
@@ -38,8 +39,8 @@ def add_parsers(commands: argparse._SubParsersAction, epilog: str) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from kgrec.train.config import load_config, parse_set
-    from kgrec.train.run import train_run
+    from kgrec.rundir.config import load_config, merge, parse_set
+    from kgrec.yamlio import load_yaml
 
     overrides: dict[str, Any] = parse_set(args.set)
     if args.data:
@@ -51,20 +52,39 @@ def run_train(args: argparse.Namespace) -> int:
     if args.seed is not None:
         overrides["seed"] = args.seed
     overrides["threads"] = args.threads
-    cfg = load_config(args.config, overrides)
+    cfg = load_config(args.config, overrides)  # range-checked before anything heavy is imported
+    given = merge(dict(load_yaml(args.config)) if args.config else {}, overrides)
     out = Path(args.out) if args.out else Path("runs") / f"{Path(cfg.data.name).stem}-{cfg.model.name}-s{cfg.seed}"
-    run_dir = train_run(cfg, out, overwrite=args.overwrite, resume=args.resume, progress=not args.no_progress)
+    from kgrec.train.run import train_run
+
+    run_dir = train_run(cfg, out, overwrite=args.overwrite, resume=args.resume, progress=not args.no_progress,
+                        strict=args.strict, given=given)
     info = json.loads((run_dir / "train.json").read_text())
-    metric = cfg.train.metric
+    metric = info.get("metric", cfg.train.metric)
     print(f"{run_dir}: {info['model']} best valid {metric} {info[f'valid_{metric}']:.4f} at epoch "
           f"{info['best_epoch']} ({info['seconds_to_best']:.1f} s to best, {info['train_seconds']:.1f} s training)")
+    reason = info.get("stop_reason")
+    if reason == "max_seconds":
+        print(f"{run_dir}: stopped by the train.max_seconds cap ({info['max_seconds']:g} s) after "
+              f"{info['epochs_run']} epoch(s), before early stopping: the model may be under-trained",
+              file=sys.stderr)
+    elif reason is not None:
+        print(f"{run_dir}: stopped: {STOP_TEXT.get(reason, reason)} after {info['epochs_run']} epoch(s)",
+              file=sys.stderr)
     if args.evaluate:
-        return run_evaluate(argparse.Namespace(run_dir=str(run_dir), split="test"))
+        return run_evaluate(argparse.Namespace(run_dir=str(run_dir), split="test", threads=args.threads))
     return 0
+
+
+STOP_TEXT = {"closed_form": "fitted in closed form", "epochs": "train.epochs reached",
+             "early_stopping": "early stopping (train.patience evaluations without improvement)"}
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from kgrec.eval.report import evaluate_run
+    from kgrec.runtime import configure_threads
+
+    configure_threads(args.threads if hasattr(args, "threads") else None)  # this command's --threads
 
     path, table = evaluate_run(args.run_dir, split=args.split)
     print(table)

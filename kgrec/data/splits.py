@@ -1,8 +1,9 @@
 """Train/valid/test splits of the interaction edges, with no leakage.
 
-A :class:`Split` holds index arrays into ``dataset.interactions``. Its
-:meth:`Split.message_passing_graph` keeps only training interactions (and the reverse
-edges of those alone); social, KG and link edges are not interactions and stay.
+A :class:`Split` holds index arrays into ``dataset.interactions``. What a model may see of
+it is the training view (:mod:`kgrec.data.view`): the training interactions only, with the
+message-passing graph built from them; social, KG and link edges are not interactions and
+stay.
 
 Methods (``SplitConfig.method``):
 
@@ -22,15 +23,11 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from kgrec.errors import DataError, SchemaError
 from kgrec.graphs.dataset import EdgeTable, GraphDataset
-
-if TYPE_CHECKING:
-    from torch_geometric.data import HeteroData
 
 SPLIT_METHODS = ("random", "temporal", "loo", "cold_items", "cold_users")
 
@@ -66,10 +63,6 @@ class Split:
 
     def part(self, dataset: GraphDataset, name: str) -> EdgeTable:
         return dataset.interactions.subset(getattr(self, name))
-
-    def message_passing_graph(self, dataset: GraphDataset) -> HeteroData:
-        """The ``HeteroData`` a model may propagate over: training interactions only."""
-        return dataset.to_hetero(interactions=self.part(dataset, "train"))
 
     def save(self, path: str | Path) -> None:
         np.savez_compressed(path, train=self.train, valid=self.valid, test=self.test, cold_items=self.cold_items,

@@ -1,7 +1,7 @@
 """Compare evaluated runs: mean ± 95% CI over seeds, and paired per-user tests.
 
 Runs of one model with different seeds form a group; ``compare`` summarises each metric of
-the group by :func:`~kgrec.eval.stats.mean_ci`, and for each seed pairs a candidate run with
+the group by :func:`~kgrec.metrics.stats.mean_ci`, and for each seed pairs a candidate run with
 the baseline run of the same split (same ``split.npz``) to test the per-user difference.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from kgrec.errors import DataError
-from kgrec.eval.stats import mean_ci, paired_test
+from kgrec.metrics.stats import mean_ci, paired_test
 
 
 def _load(run: Path, split: str) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Evaluate a run directory and write ``metrics.json`` and ``metrics.md`` into it."""
+"""Evaluate a run directory and write ``metrics.json``, ``metrics.md``, ``per_user_SPLIT.json``
+and ``topk_SPLIT.npy`` (the ranking, reused by the audit) into it, under the run's lock."""
 
 from __future__ import annotations
 
@@ -6,7 +7,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from kgrec.atomic import DirLock
 from kgrec.eval.evaluator import evaluate
+from kgrec.rundir.load import load_run
+from kgrec.rundir.write import write_json
 
 
 def markdown_table(metrics: dict[str, float], title: str) -> str:
@@ -24,21 +30,26 @@ def markdown_table(metrics: dict[str, float], title: str) -> str:
 
 
 def evaluate_run(run_dir: str | Path, split: str = "test") -> tuple[Path, str]:
-    from kgrec.train.run import load_run
-    from kgrec.train.rundir import write_json
-
     run = load_run(run_dir)
-    result = evaluate(run.model, run.ctx, split, tuple(run.config.eval.ks))
-    path = Path(run_dir) / "metrics.json"
+    result = evaluate(run.model, run.ctx, run.heldout, split, tuple(run.config.eval.ks))
+    with DirLock(Path(run_dir), "run directory"):
+        return _write(run, Path(run_dir), split, result)
+
+
+def _write(run: Any, run_dir: Path, split: str, result: dict[str, Any]) -> tuple[Path, str]:
+    path = run_dir / "metrics.json"
     data: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
     data[split] = result["metrics"]
     data.setdefault("slices", {})[split] = result["slices"]
     data[f"{split}_users"] = result["users"]
     for key in ("train_seconds", "seconds_to_best", "seconds_per_epoch", "best_epoch"):
-        data[key] = run.train_info.get(key)
+        data[key] = run.record.get(key)
     data["model"] = run.config.model.name
     write_json(path, data)
-    write_json(Path(run_dir) / f"per_user_{split}.json", result["per_user"])
+    write_json(run_dir / f"per_user_{split}.json", result["per_user"])
+    tmp = run_dir / f"topk_{split}.tmp.npy"
+    np.save(tmp, result["topk"].astype(np.int64), allow_pickle=False)
+    tmp.replace(run_dir / f"topk_{split}.npy")
     parts = [markdown_table(result["metrics"], f"{run.config.model.name} on {run.dataset.schema.name} ({split}, "
                                                 f"{result['users']} users)")]
     slice_rows = ["", f"### slices ({split})", "", "| slice | users | ndcg@10 | recall@20 |", "|---|---|---|---|"]
@@ -47,5 +58,5 @@ def evaluate_run(run_dir: str | Path, split: str = "test") -> tuple[Path, str]:
         slice_rows.append(f"| {name} | {sl['users']} | {m.get('ndcg@10', float('nan')):.4f} | "
                           f"{m.get('recall@20', float('nan')):.4f} |")
     table = "\n".join(parts + slice_rows)
-    (Path(run_dir) / "metrics.md").write_text(table + "\n")
+    (run_dir / "metrics.md").write_text(table + "\n")
     return path, table

@@ -29,7 +29,7 @@ from kgrec.errors import SchemaError
 from kgrec.models.debias import Objective
 
 if TYPE_CHECKING:
-    from kgrec.data.splits import Split
+    from kgrec.data.view import TrainingView
     from kgrec.graphs.dataset import GraphDataset
 
 
@@ -44,39 +44,39 @@ class Batch:
 
 @dataclass
 class ModelContext:
-    """What a model may see: sizes, the training interactions and the leak-free graph.
+    """What a model may see: the leak-free training view and the text vectors.
 
-    ``train`` is the binary CSR matrix [U, I] of training interactions. Side information
-    (``item_text``, ``user_text``: float32 [N, d_text]) is filled in when a model asks for it.
+    ``view`` (:class:`~kgrec.data.view.TrainingView`) holds the data set with its training
+    interactions only; ``train`` is their binary CSR matrix [U, I]. Side information
+    (``item_text``, ``user_text``: float32 [N, d_text]) is filled in when a model asks for
+    it. No held-out pair is reachable from a context.
     """
 
-    dataset: GraphDataset
-    split: Split
-    train: sp.csr_matrix
+    view: TrainingView
     item_text: np.ndarray | None = None
     user_text: np.ndarray | None = None
 
     @property
+    def dataset(self) -> GraphDataset:
+        """The training view's data set (its interaction table holds training rows only)."""
+        return self.view.dataset
+
+    @property
+    def train(self) -> sp.csr_matrix:
+        return self.view.train
+
+    @property
     def num_users(self) -> int:
-        return self.train.shape[0]
+        return self.view.num_users
 
     @property
     def num_items(self) -> int:
-        return self.train.shape[1]
+        return self.view.num_items
 
     @property
     def item_counts(self) -> np.ndarray:
         """Training interactions per item, int64 [I]."""
-        return np.asarray(self.train.sum(axis=0)).ravel().astype(np.int64)
-
-    @classmethod
-    def build(cls, dataset: GraphDataset, split: Split) -> ModelContext:
-        part = split.part(dataset, "train")
-        train = sp.csr_matrix((np.ones(len(part), dtype=np.float32), (part.src, part.dst)),
-                              shape=(dataset.num_users, dataset.num_items))
-        train.sum_duplicates()
-        train.data[:] = 1.0
-        return cls(dataset=dataset, split=split, train=train)
+        return self.view.item_counts
 
 
 class Recommender(nn.Module, abc.ABC):

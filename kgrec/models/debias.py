@@ -28,11 +28,11 @@ OBJECTIVES = ("bpr", "softmax", "ips", "pda")
 
 def ips_weights(item_counts: np.ndarray, gamma: float = 0.5, clip: float = 0.01) -> np.ndarray:
     """Per-item ``1/p_i`` with the popularity propensity of
-    :func:`kgrec.eval.metrics.popularity_propensity` (the same model the debiased metrics use:
+    :func:`kgrec.metrics.ranking.popularity_propensity` (the same model the debiased metrics use:
     ``p_i = clip_[clip,1]((n_i / max n)^((γ+1)/2))``), scaled so the mean over training
     interactions (items weighted by ``n_i``) is 1. Items with ``n_i = 0`` get the clipped
     maximum weight; with no interactions at all every weight is 1."""
-    from kgrec.eval.metrics import popularity_propensity
+    from kgrec.metrics.ranking import popularity_propensity
 
     counts = np.asarray(item_counts, dtype=np.float64)
     if counts.sum() <= 0:

@@ -38,17 +38,16 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor, nn
 
+from kgrec.data.features import attribute_matrix
 from kgrec.models.base import Batch, ModelContext, Recommender, l2_reg, register
 from kgrec.models.debias import popularity_share
 from kgrec.models.masks import EdgeMasks, masked_propagate, replace_row, scale_row
 from kgrec.models.propagation import (
     SparseOperator,
-    bipartite_adjacency,
     propagate,
     to_torch_csr,
 )
 from kgrec.models.side import (
-    attribute_matrix,
     item_item_with_side,
     item_relation_paths,
     social_matrix,
@@ -149,7 +148,7 @@ class KGRec(Recommender):
                              persistent=False)
         self.train_sp = sp.csr_matrix(ctx.train)
         self.train_sp.sort_indices()
-        self.adj_sp = bipartite_adjacency(ctx.train)
+        self.adj_sp = ctx.view.bipartite_adjacency()
         self.adj = to_torch_csr(self.adj_sp)
         # knowledge graph: one learned transform per relation path
         self.paths = item_relation_paths(ds, max_paths) if use_kg else []

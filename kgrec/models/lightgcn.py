@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from kgrec.models.base import Batch, ModelContext, Recommender, l2_reg, register
-from kgrec.models.propagation import bipartite_adjacency, propagate, to_torch_csr
+from kgrec.models.propagation import propagate, to_torch_csr
 
 
 @register("lightgcn")
@@ -30,7 +30,7 @@ class LightGCN(Recommender):
             nn.init.normal_(self.emb.weight, std=init_std)
         else:
             nn.init.xavier_uniform_(self.emb.weight)
-        self.adj = to_torch_csr(bipartite_adjacency(ctx.train))
+        self.adj = to_torch_csr(ctx.view.bipartite_adjacency())
 
     def embed(self) -> tuple[Tensor, Tensor]:
         out = propagate(self.adj, self.emb.weight, self.layers)

@@ -27,25 +27,6 @@ def to_torch_csr(m: sp.spmatrix) -> Tensor:
                                        torch.from_numpy(m.data), size=m.shape, check_invariants=True)
 
 
-def sym_normalize(a: sp.spmatrix) -> sp.csr_matrix:
-    """``D^{-1/2} A D^{-1/2}`` with isolated nodes left at zero."""
-    a = sp.csr_matrix(a, dtype=np.float64)
-    deg = np.asarray(a.sum(axis=1)).ravel()
-    inv = np.zeros_like(deg)
-    nz = deg > 0
-    inv[nz] = deg[nz] ** -0.5
-    d = sp.diags(inv)
-    return sp.csr_matrix(d @ a @ d)
-
-
-def bipartite_adjacency(train: sp.csr_matrix) -> sp.csr_matrix:
-    """The normalised user-item adjacency ``Â`` [(U+I), (U+I)] of LightGCN (He et al., 2020):
-    ``A = [[0, R], [Rᵀ, 0]]``, ``Â = D^{-1/2} A D^{-1/2}``."""
-    r = sp.csr_matrix(train, dtype=np.float64)
-    a = sp.bmat([[None, r], [r.T, None]], format="csr")
-    return sym_normalize(a)
-
-
 class SparseMatmul(torch.autograd.Function):
     """``M @ X`` for a constant sparse ``M`` with a precomputed ``Mᵀ``: backward ``Mᵀ @ g``."""
 

@@ -1,5 +1,6 @@
 """Schema-driven side information for the graph models: KG relation paths, social graph,
-node attributes, and the closed-form item-item component with side information.
+and the closed-form item-item component with side information (node attribute matrices
+are in :mod:`kgrec.data.features`).
 
 Nothing here knows a data set's name: relation paths come from edge roles in the schema.
 """
@@ -79,30 +80,6 @@ def social_matrix(ds: GraphDataset) -> sp.csr_matrix | None:
     m.eliminate_zeros()
     m.data[:] = 1.0
     return row_normalize(m)
-
-
-def attribute_matrix(ds: GraphDataset, node_type: str, include_sensitive: bool = False) -> sp.csr_matrix | None:
-    """Binary [N, F] one-hot of a node type's categorical/multicategorical features and binned
-    numeric features with bins; sensitive attributes only if ``include_sensitive``."""
-    spec = ds.schema.nodes[node_type]
-    node = ds.nodes[node_type]
-    blocks = []
-    for name, f in spec.features.items():
-        if name in spec.sensitive and not include_sensitive:
-            continue
-        values = node.features[name]
-        if f.type == "multicategorical":
-            blocks.append(sp.csr_matrix(values))
-        elif f.type == "categorical":
-            ok = values >= 0
-            blocks.append(sp.csr_matrix((np.ones(int(ok.sum())), (np.flatnonzero(ok), values[ok])),
-                                        shape=(node.num, len(node.vocab[name]))))
-        elif f.type == "numeric" and f.bins:
-            idx = np.digitize(values, f.bins)
-            ok = ~np.isnan(values)
-            blocks.append(sp.csr_matrix((np.ones(int(ok.sum())), (np.flatnonzero(ok), idx[ok])),
-                                        shape=(node.num, len(f.bins) + 1)))
-    return sp.hstack(blocks, format="csr") if blocks else None
 
 
 def item_item_with_side(train: sp.csr_matrix, side: list[np.ndarray | sp.spmatrix], reg: float,

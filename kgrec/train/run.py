@@ -1,9 +1,9 @@
-"""Train a configured model into a run directory, and load a run back."""
+"""Train a configured model into a run directory (read back with :func:`kgrec.rundir.load_run`)."""
 
 from __future__ import annotations
 
+import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,24 +11,17 @@ import numpy as np
 import torch
 
 from kgrec.data.splits import Split, SplitConfig, make_split
+from kgrec.data.view import HeldOut, TrainingView, views
+from kgrec.errors import DataError, StrictModeError, UsageError
 from kgrec.graphs import GraphDataset, load_dataset
-from kgrec.models.base import ModelContext, Recommender, create_model
+from kgrec.models.base import MODELS, ModelContext, create_model
+from kgrec.rundir.write import RunWriter
+from kgrec.rundir import checkpoint as ckpt_format
+from kgrec.rundir.layout import SPLIT, TEXT
+from kgrec.rundir.load import load_config_of, load_split, load_text
 from kgrec.runtime import configure_threads, seed_everything
-from kgrec.train import rundir
-from kgrec.train.config import RunConfig, load_config
+from kgrec.rundir.config import RunConfig
 from kgrec.train.trainer import TrainState, fit
-
-
-@dataclass
-class Run:
-    """A trained run loaded back from its directory."""
-
-    path: Path
-    config: RunConfig
-    dataset: GraphDataset
-    ctx: ModelContext
-    model: Recommender
-    train_info: dict[str, Any]
 
 
 def split_config(cfg: RunConfig) -> SplitConfig:
@@ -36,113 +29,161 @@ def split_config(cfg: RunConfig) -> SplitConfig:
     return SplitConfig(method=s.method, ratios=tuple(s.ratios), cold_fraction=s.cold_fraction, seed=cfg.split_seed)
 
 
-def build_context(cfg: RunConfig, dataset: GraphDataset, split: Split, progress: bool = True,
-                  run_dir: Path | None = None) -> ModelContext:
-    """The model context, with text vectors if the model needs them. With ``text.lora``, the
-    item vectors come from the LoRA-adapted encoder: loaded from ``run_dir/text_lora`` when
-    present, otherwise fine-tuned now and saved there."""
-    ctx = ModelContext.build(dataset, split)
-    import kgrec.models  # noqa: F401
-    from kgrec.models.base import MODELS
+def encode_text(cfg: RunConfig, view: TrainingView, progress: bool = True,
+                lora_dir: Path | None = None) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Item and user text vectors for models that read text (``None`` where there is no
+    text). With ``text.lora`` the item vectors come from the LoRA-adapted encoder, fine-tuned
+    on the training view and saved in ``lora_dir``."""
+    import kgrec.models  # noqa: F401  (registers the models)
 
     cls = MODELS.get(cfg.model.name)
-    if cls is not None and cls.needs_text:
-        from kgrec.text import TextEncoderConfig, encode_texts
+    if cls is None or not cls.needs_text:
+        return None, None
+    from kgrec.text import TextEncoderConfig, encode_texts
 
-        tcfg = TextEncoderConfig(model=cfg.text.model, batch_size=cfg.text.batch_size, max_length=cfg.text.max_length)
-        for role, attr in ((dataset.schema.item_type, "item_text"), (dataset.schema.user_type, "user_text")):
-            texts = dataset.nodes[role].text
-            if texts is not None:
-                setattr(ctx, attr, encode_texts(texts, tcfg, progress=progress))
-        if cfg.text.lora and dataset.nodes[dataset.schema.item_type].text is not None:
-            ctx.item_text = _lora_item_text(cfg, dataset, ctx, run_dir, progress)
-    return ctx
+    ds = view.dataset
+    tcfg = TextEncoderConfig(model=cfg.text.model, batch_size=cfg.text.batch_size, max_length=cfg.text.max_length)
+    out: list[np.ndarray | None] = []
+    for role in (ds.schema.item_type, ds.schema.user_type):
+        texts = ds.nodes[role].text
+        out.append(None if texts is None else encode_texts(texts, tcfg, progress=progress))
+    item_text, user_text = out
+    if cfg.text.lora and item_text is not None:
+        if lora_dir is None:
+            raise ValueError("text.lora needs a directory for the adapter")
+        item_text = _lora_item_text(cfg, view, lora_dir, progress)
+    return item_text, user_text
 
 
-def _lora_item_text(cfg: RunConfig, dataset: GraphDataset, ctx: ModelContext, run_dir: Path | None,
-                    progress: bool) -> np.ndarray:
+def build_context(cfg: RunConfig, dataset: GraphDataset, split: Split, progress: bool = True,
+                  lora_dir: Path | None = None) -> tuple[ModelContext, HeldOut]:
+    """The model context (training view and text vectors) and the held-out parts of ``split``."""
+    view, heldout = views(dataset, split)
+    item_text, user_text = encode_text(cfg, view, progress, lora_dir)
+    return ModelContext(view, item_text=item_text, user_text=user_text), heldout
+
+
+def _lora_item_text(cfg: RunConfig, view: TrainingView, out: Path, progress: bool) -> np.ndarray:
     import json
 
     from kgrec.text import resolve_model_path
     from kgrec.text.lora import finetune
 
-    if run_dir is None:
-        raise ValueError("text.lora needs a run directory for the adapter")
-    out = run_dir / "text_lora"
-    if (out / "item_text.npy").is_file():
-        return np.load(out / "item_text.npy")
-    texts = list(dataset.nodes[dataset.schema.item_type].text)
-    vectors, stats = finetune(texts, ctx.train, resolve_model_path(cfg.text.model), cfg.text.lora_settings, out,
+    texts = list(view.dataset.nodes[view.dataset.schema.item_type].text)
+    vectors, stats = finetune(texts, view.train, resolve_model_path(cfg.text.model), cfg.text.lora_settings, out,
                               progress=progress)
     (out / "stats.json").write_text(json.dumps(stats, indent=2))
     return vectors
 
 
+def report_warnings(dataset: GraphDataset, *, strict: bool) -> None:
+    """Print the loader's warnings (as ``kgrec data validate`` does); ``strict``: exit 8."""
+    for w in dataset.warnings:
+        print(w, file=sys.stderr)
+    if strict and dataset.warnings:
+        w = dataset.warnings[0]
+        raise StrictModeError(f"{len(dataset.warnings)} warning(s) while loading; first: {w.action} {w.count:,} "
+                              f"row(s): {w.reason}", file=w.file, line=w.line, field=w.field)
+
+
+def resume_conflicts(saved: dict[str, Any], given: dict[str, Any], prefix: str = "") -> list[str]:
+    """Keys of ``given`` (the options passed with ``--resume``) whose value differs from the
+    saved config's (``threads`` may differ: it does not change results)."""
+    out: list[str] = []
+    for key, value in given.items():
+        path = f"{prefix}{key}"
+        if path == "threads":
+            continue
+        old = saved.get(key) if isinstance(saved, dict) else None
+        if isinstance(value, dict) and isinstance(old, dict) and key != "params":
+            out += resume_conflicts(old, value, path + ".")
+        elif _norm(old) != _norm(value):
+            out.append(f"{path} (saved {old!r}, given {value!r})")
+    return out
+
+
+def _norm(x: Any) -> Any:
+    if isinstance(x, (list, tuple)):
+        return [_norm(v) for v in x]
+    if isinstance(x, dict):
+        return {k: _norm(v) for k, v in x.items()}
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else x
+
+
 def train_run(cfg: RunConfig, run_dir: str | Path, *, overwrite: bool = False, resume: bool = False,
-              progress: bool = True) -> Path:
-    """Train ``cfg`` into ``run_dir`` (atomically: ``RUN_DIR.partial`` is renamed at the end)."""
-    run_dir = Path(run_dir)
-    work = rundir.prepare(run_dir, overwrite=overwrite, resume=resume)
-    if resume:
-        cfg = load_config(work / "config.yaml")
-    configure_threads(cfg.threads)
-    seed_everything(cfg.seed)
-    dataset = load_dataset(cfg.data.name, data_dir=cfg.data.data_dir)
-    split = Split.load(work / "split.npz") if resume else make_split(dataset, split_config(cfg))
-    ctx = build_context(cfg, dataset, split, progress, work)
-    model = create_model(cfg.model.name, ctx, cfg.model.params)
-    state, opt_state, rng = None, None, np.random.default_rng(cfg.seed)
-    if resume:
-        ckpt = torch.load(work / "checkpoint.pt", weights_only=False)
-        missing, unexpected = model.load_state_dict(ckpt["model"], strict=False)
-        if unexpected or set(missing) - set(model.fit_buffers):
-            raise RuntimeError(f"checkpoint does not match the model: missing {missing}, unexpected {unexpected}")
-        state, opt_state = ckpt["state"], ckpt["optimizer"]
-        rng.bit_generator.state = ckpt["rng"]
-        torch.set_rng_state(ckpt["torch_rng"])
-    else:
-        rundir.write_static(work, cfg.to_dict(), dataset, split)
+              progress: bool = True, strict: bool = False, given: dict[str, Any] | None = None) -> Path:
+    """Train ``cfg`` into ``run_dir`` (atomically, under its lock: ``RUN_DIR.partial`` is
+    renamed at the end). With ``resume``, the saved config is used and any option in
+    ``given`` that differs from it is refused."""
+    with RunWriter(run_dir, overwrite=overwrite, resume=resume) as writer:
+        work = writer.work
+        if resume:
+            saved = load_config_of(work)
+            conflicts = resume_conflicts(saved.to_dict(), given or {})
+            if conflicts:
+                raise UsageError("--resume continues the saved configuration, but these options differ from it: "
+                                 + "; ".join(conflicts) + ". Drop them, or start a new run with --overwrite",
+                                 file=str(work / "config.yaml"), field="--resume")
+            cfg = saved
+        configure_threads(cfg.threads)
+        seed_everything(cfg.seed)
+        dataset = load_dataset(cfg.data.name, data_dir=cfg.data.data_dir)
+        report_warnings(dataset, strict=strict)
+        split = load_split(work / SPLIT) if resume else make_split(dataset, split_config(cfg))
+        view, heldout = views(dataset, split)
+        if not resume:
+            writer.write_static(cfg.to_dict(), dataset, split)
+        if resume and (work / TEXT).is_file():  # the vectors the interrupted run trained with
+            item_text, user_text = load_text(work, True)
+        else:
+            item_text, user_text = encode_text(cfg, view, progress, work / "text_lora")
+            writer.write_text(item_text, user_text)
+        ctx = ModelContext(view, item_text=item_text, user_text=user_text)
+        model = create_model(cfg.model.name, ctx, cfg.model.params)
+        state, opt_state, rng = None, None, np.random.default_rng(cfg.seed)
+        if resume:
+            state, opt_state = _restore(writer, model, rng)
 
-    def checkpoint(st: TrainState, opt: torch.optim.Optimizer, gen: np.random.Generator) -> None:
-        tmp = work / "checkpoint.pt.tmp"
-        weights = {k: v for k, v in model.state_dict().items() if k not in model.fit_buffers}
-        torch.save({"model": weights, "optimizer": opt.state_dict(), "state": st,
-                    "rng": gen.bit_generator.state, "torch_rng": torch.get_rng_state()}, tmp)
-        tmp.replace(work / "checkpoint.pt")
+        def checkpoint(st: TrainState, opt: torch.optim.Optimizer, gen: np.random.Generator) -> None:
+            tensors, meta = st.pack()
+            tensors.update({f"model.{k}": v for k, v in model.state_dict().items() if k not in model.fit_buffers})
+            opt_tensors, opt_meta = ckpt_format.pack_optimizer(opt.state_dict())
+            tensors.update(opt_tensors)
+            tensors["torch_rng"] = torch.get_rng_state()
+            writer.save_checkpoint(tensors, {"state": meta, "optimizer": opt_meta, "rng": gen.bit_generator.state})
 
-    start = time.perf_counter()
-    state = fit(model, ctx, cfg, state=state, optimizer_state=opt_state, rng=rng, on_epoch=checkpoint,
-                progress=progress)
-    rundir.save_weights(model, work / "model.safetensors")
-    epochs = [h for h in state.history if h.get("loss") is not None]
-    rundir.write_json(work / "train.json", {
-        "model": cfg.model.name, "best_epoch": state.best_epoch, "epochs_run": state.epoch,
-        f"valid_{cfg.train.metric}": state.final_metric, f"valid_{cfg.train.metric}_during_training": state.best_metric,
-        "train_seconds": state.elapsed,
-        "seconds_to_best": state.seconds_to_best,
-        "seconds_per_epoch": state.elapsed / max(len(epochs), 1) if epochs else None,
-        "wall_seconds": time.perf_counter() - start, "history": state.history})
-    rundir.finish(work, run_dir)
-    return run_dir
+        start = time.perf_counter()
+        state = fit(model, ctx, heldout, cfg, state=state, optimizer_state=opt_state, rng=rng, on_epoch=checkpoint,
+                    progress=progress)
+        writer.save_weights(model)
+        epochs = [h for h in state.history if h.get("loss") is not None]
+        metric = cfg.train.metric
+        writer.write_record({
+            "model": cfg.model.name, "best_epoch": state.best_epoch, "epochs_run": state.epoch,
+            "stop_reason": state.stop_reason, "max_seconds": cfg.train.max_seconds,
+            f"valid_{metric}": state.final_metric, f"valid_{metric}_during_training": state.best_metric,
+            "train_seconds": state.elapsed,
+            "seconds_to_best": state.seconds_to_best,
+            "seconds_per_epoch": state.elapsed / max(len(epochs), 1) if epochs else None,
+            "wall_seconds": time.perf_counter() - start, "history": state.history})
+        return writer.finish()
 
 
-def load_run(run_dir: str | Path, *, progress: bool = False) -> Run:
-    """Rebuild config, data (hash-checked), split, context and weights from a run directory."""
-    import json
-
-    from kgrec.errors import DataError
-
-    run_dir = Path(run_dir)
-    if not (run_dir / "model.safetensors").is_file():
-        raise DataError("not a finished kgrec run directory (no model.safetensors)", file=str(run_dir),
-                        field="RUN_DIR")
-    cfg = load_config(run_dir / "config.yaml")
-    configure_threads(cfg.threads)
-    dataset = load_dataset(run_dir / "schema.yaml", data_dir=cfg.data.data_dir)  # the run's own schema copy
-    rundir.check_data(run_dir, dataset)
-    split = Split.load(run_dir / "split.npz")
-    ctx = build_context(cfg, dataset, split, progress, run_dir)
-    model = create_model(cfg.model.name, ctx, cfg.model.params)
-    rundir.load_weights(model, run_dir / "model.safetensors")
-    model.eval()
-    return Run(run_dir, cfg, dataset, ctx, model, json.loads((run_dir / "train.json").read_text()))
+def _restore(writer: RunWriter, model, rng: np.random.Generator) -> tuple[TrainState, dict[str, Any]]:
+    """State, optimizer state and RNGs from the pickle-free checkpoint."""
+    tensors, meta = writer.load_checkpoint()
+    path = str(writer.work / ckpt_format.CHECKPOINT_TENSORS)
+    weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    try:
+        missing, unexpected = model.load_state_dict(weights, strict=False)
+        state = TrainState.unpack(tensors, meta["state"])
+        opt_state = ckpt_format.unpack_optimizer(tensors, meta["optimizer"])
+        rng.bit_generator.state = meta["rng"]
+        torch.set_rng_state(tensors["torch_rng"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise DataError(f"checkpoint does not fit the run's model ({type(err).__name__}: {err})", file=path,
+                        field="checkpoint") from None
+    if unexpected or set(missing) - set(model.fit_buffers):
+        raise DataError(f"checkpoint does not match the model: missing {sorted(missing)[:3]}, unexpected "
+                        f"{sorted(unexpected)[:3]}", file=path, field="checkpoint")
+    return state, opt_state

@@ -18,10 +18,14 @@ import torch
 from tqdm import tqdm
 
 from kgrec.data.sampling import PairSampler
-from kgrec.eval.evaluator import validation_score
+from kgrec.data.view import HeldOut
 from kgrec.models.base import Batch, ModelContext, Recommender
 from kgrec.models.debias import Objective
-from kgrec.train.config import RunConfig
+from kgrec.rundir.config import RunConfig
+from kgrec.train.validation import validation_score
+
+#: why training ended (``TrainState.stop_reason``, recorded in ``train.json``)
+STOP_REASONS = ("closed_form", "epochs", "early_stopping", "max_seconds")
 
 
 @dataclass
@@ -37,6 +41,24 @@ class TrainState:
     seconds_to_best: float = 0.0
     best_state: dict[str, torch.Tensor] | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
+    stop_reason: str | None = None
+
+    def pack(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """(tensors, JSON-able counters) for a pickle-free checkpoint."""
+        tensors = {f"best.{k}": v for k, v in (self.best_state or {}).items()}
+        meta = {k: getattr(self, k) for k in ("epoch", "best_epoch", "final_metric", "bad_evals", "elapsed",
+                                              "seconds_to_best", "history", "stop_reason")}
+        meta["best_metric"] = None if self.best_metric == float("-inf") else self.best_metric
+        meta["has_best"] = self.best_state is not None
+        return tensors, meta
+
+    @classmethod
+    def unpack(cls, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> TrainState:
+        best = {k[len("best."):]: v for k, v in tensors.items() if k.startswith("best.")}
+        fields = {k: meta[k] for k in ("epoch", "best_epoch", "final_metric", "bad_evals", "elapsed",
+                                       "seconds_to_best", "history", "stop_reason")}
+        return cls(**fields, best_metric=float("-inf") if meta["best_metric"] is None else meta["best_metric"],
+                   best_state=best if meta["has_best"] else None)
 
 
 def make_objective(cfg: RunConfig, ctx: ModelContext) -> Objective:
@@ -44,22 +66,28 @@ def make_objective(cfg: RunConfig, ctx: ModelContext) -> Objective:
                      temperature=cfg.train.temperature)
 
 
-def fit(model: Recommender, ctx: ModelContext, cfg: RunConfig, *, state: TrainState | None = None,
+def fit(model: Recommender, ctx: ModelContext, heldout: HeldOut, cfg: RunConfig, *, state: TrainState | None = None,
         optimizer_state: dict | None = None, rng: np.random.Generator | None = None,
         on_epoch: Callable[[TrainState, torch.optim.Optimizer, np.random.Generator], None] | None = None,
         progress: bool = True) -> TrainState:
-    """Train ``model`` (or fit it in closed form) and load its best validation weights.
+    """Train ``model`` on the training view (or fit it in closed form), early-stopped on
+    ``heldout.valid``, and load its best validation weights.
 
     ``on_epoch`` is called after each epoch with the state, optimiser and generator (the
-    run directory uses it to write a resumable checkpoint).
+    run directory uses it to write a resumable checkpoint). ``state.stop_reason`` says why
+    training ended.
     """
     state = state or TrainState()
+
+    def validate(m: Recommender) -> float:
+        return validation_score(m, ctx, heldout, cfg.train.metric)
+
     if not model.trainable:
         start = time.perf_counter()
         model.fit(ctx)
         state.elapsed = state.seconds_to_best = time.perf_counter() - start
-        state.best_metric = state.final_metric = validation_score(model, ctx, cfg.train.metric)
-        state.best_epoch, state.epoch = 0, 1
+        state.best_metric = state.final_metric = validate(model)
+        state.best_epoch, state.epoch, state.stop_reason = 0, 1, "closed_form"
         state.history.append({"epoch": 0, "loss": None, cfg.train.metric: state.best_metric,
                               "seconds": state.elapsed})
         return state
@@ -86,7 +114,7 @@ def fit(model: Recommender, ctx: ModelContext, cfg: RunConfig, *, state: TrainSt
         state.epoch += 1
         record: dict[str, Any] = {"epoch": state.epoch, "loss": total / max(n, 1)}
         if state.epoch % cfg.train.eval_every == 0 or state.epoch == cfg.train.epochs:
-            metric = validation_score(model, ctx, cfg.train.metric)
+            metric = validate(model)
             record[cfg.train.metric] = metric
             state.elapsed += time.perf_counter() - t0
             if metric > state.best_metric:
@@ -105,12 +133,16 @@ def fit(model: Recommender, ctx: ModelContext, cfg: RunConfig, *, state: TrainSt
         if on_epoch is not None:
             on_epoch(state, opt, rng)
         if state.bad_evals >= cfg.train.patience:
+            state.stop_reason = "early_stopping"
             break
         if cfg.train.max_seconds is not None and state.elapsed >= cfg.train.max_seconds:
+            state.stop_reason = "max_seconds"
             break
     bar.close()
+    if state.stop_reason is None:
+        state.stop_reason = "epochs"
     if state.best_state is not None:
         model.load_state_dict(state.best_state, strict=not model.fit_buffers)
-    model.after_fit(ctx, lambda m: validation_score(m, ctx, cfg.train.metric))
-    state.final_metric = validation_score(model, ctx, cfg.train.metric)
+    model.after_fit(ctx, validate)
+    state.final_metric = validate(model)
     return state

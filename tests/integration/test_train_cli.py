@@ -64,7 +64,7 @@ def test_resume_continues_an_interrupted_run(tmp_path, env) -> None:
     target = tmp_path / "cut"
     proc = subprocess.Popen([sys.executable, "-m", "kgrec", *args, "-o", str(target)], env={**os.environ, **env},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ckpt = tmp_path / "cut.partial" / "checkpoint.pt"
+    ckpt = tmp_path / "cut.partial" / "checkpoint.json"
     deadline = time.time() + 120
     while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)

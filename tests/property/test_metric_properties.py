@@ -1,4 +1,4 @@
-"""Hypothesis properties of kgrec.eval.metrics on random rankings and relevant sets.
+"""Hypothesis properties of kgrec.metrics.ranking on random rankings and relevant sets.
 
 ``max_examples`` comes from the active Hypothesis profile (registered elsewhere)."""
 
@@ -11,7 +11,7 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kgrec.eval import metrics as M
+from kgrec.metrics import ranking as M
 
 ACC = ["recall", "precision", "hit", "ndcg", "mrr", "map"]
 

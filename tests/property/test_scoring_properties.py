@@ -24,17 +24,18 @@ from scipy.sparse.csgraph import shortest_path
 
 from kgrec.audit.explain import MaskedScore, integrated_gradients
 from kgrec.data.splits import SplitConfig, make_split
-from kgrec.eval.evaluator import rank, validation_score
-from kgrec.eval.ranking import topk_from_vectors
+from kgrec.models.ranking import rank, topk_from_vectors
 from kgrec.graphs.dataset import EdgeTable, GraphDataset, NodeTable
 from kgrec.models.base import ModelContext, Recommender, create_model
 from kgrec.models.debias import ips_weights, popularity_share
 from kgrec.models.masks import masked_propagate
-from kgrec.models.propagation import bipartite_adjacency, propagate, to_torch_csr
+from kgrec.data.view import HeldOut, TrainingView, bipartite_adjacency, views
+from kgrec.models.propagation import propagate, to_torch_csr
 from kgrec.models.side import item_item_with_side, item_relation_paths
 from kgrec.runtime import seed_everything
-from kgrec.train.config import load_config
+from kgrec.rundir.config import load_config
 from kgrec.train.trainer import fit
+from kgrec.train.validation import validation_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -50,6 +51,7 @@ class World:
 
     ds: GraphDataset
     ctx: ModelContext
+    heldout: HeldOut
 
     def __repr__(self) -> str:
         return f"World(users={self.ctx.num_users}, items={self.ctx.num_items})"
@@ -68,7 +70,8 @@ def world(tmp_path_factory) -> World:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("KGREC_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
         ds = load_dataset("synthetic", synthetic={"n_users": 100, "n_items": 40, "n_interactions": 300, "seed": 1})
-    return World(ds, ModelContext.build(ds, make_split(ds, SplitConfig(seed=0))))
+    view, heldout = views(ds, make_split(ds, SplitConfig(seed=0)))
+    return World(ds, ModelContext(view), heldout)
 
 
 def _config(name: str, seed: int, epochs: int = 2):
@@ -76,11 +79,11 @@ def _config(name: str, seed: int, epochs: int = 2):
                                   "train": {"epochs": epochs, "batch_size": 64}})
 
 
-def _train(name: str, ctx: ModelContext, seed: int, epochs: int = 2) -> Recommender:
+def _train(name: str, ctx: ModelContext, heldout: HeldOut, seed: int, epochs: int = 2) -> Recommender:
     """What ``train_run`` does: seed everything, build the model, fit with a seeded generator."""
     seed_everything(seed)
     model = create_model(name, ctx, {"dim": 16})
-    fit(model, ctx, _config(name, seed, epochs), rng=np.random.default_rng(seed), progress=False)
+    fit(model, ctx, heldout, _config(name, seed, epochs), rng=np.random.default_rng(seed), progress=False)
     return model.eval()
 
 
@@ -89,7 +92,7 @@ def models(world: World) -> Models:
     """bprmf and lightgcn trained one epoch, EASE fitted, kgrec untrained (with random item
     text vectors so its text channel is on; ``after_fit`` fits its item-item term and blend)."""
     ctx = world.ctx
-    out = Models((name, _train(name, ctx, seed=0, epochs=1)) for name in ("bprmf", "lightgcn"))
+    out = Models((name, _train(name, ctx, world.heldout, seed=0, epochs=1)) for name in ("bprmf", "lightgcn"))
     ease = create_model("ease", ctx, {"reg": 10.0})
     ease.fit(ctx)
     out["ease"] = ease.eval()
@@ -97,7 +100,7 @@ def models(world: World) -> Models:
                                .astype(np.float32))
     torch.manual_seed(0)
     kg = create_model("kgrec", kctx, {"dim": 16}).eval()
-    kg.after_fit(kctx, lambda m: validation_score(m, kctx))
+    kg.after_fit(kctx, lambda m: validation_score(m, kctx, world.heldout))
     out["kgrec"] = kg
     return out
 
@@ -105,7 +108,8 @@ def models(world: World) -> Models:
 def _ctx_with(world: World, train: np.ndarray) -> ModelContext:
     """The world's context with the training matrix replaced by a drawn one (the closed-form
     and LightGCN models read only ``ctx.train`` and its sizes)."""
-    return dataclasses.replace(world.ctx, train=sp.csr_matrix(train, dtype=np.float32))
+    view = TrainingView(world.ctx.view.dataset, sp.csr_matrix(train, dtype=np.float32))
+    return dataclasses.replace(world.ctx, view=view)
 
 
 # ----------------------------------------------------------------------------- 1. top-K
@@ -317,14 +321,14 @@ def test_isolated_entity_or_empty_relation_leaves_kg_paths(world, seed, n_entiti
 @pytest.mark.parametrize("seed", [0, 7])
 def test_same_seed_same_weights_and_scores(world, name, seed) -> None:
     ctx = world.ctx
-    a, b = _train(name, ctx, seed), _train(name, ctx, seed)
+    a, b = _train(name, ctx, world.heldout, seed), _train(name, ctx, world.heldout, seed)
     sa, sb = a.state_dict(), b.state_dict()
     assert sa.keys() == sb.keys()
     assert [key for key in sa if not torch.equal(sa[key], sb[key])] == []  # tensors that differ
     users = torch.arange(ctx.num_users)
     with torch.no_grad():
         assert torch.equal(a.full_scores(users), b.full_scores(users))
-    other = _train(name, ctx, seed + 1).state_dict()  # the test can fail: seeds matter
+    other = _train(name, ctx, world.heldout, seed + 1).state_dict()  # the test can fail: seeds matter
     assert not all(torch.equal(sa[key], other[key]) for key in sa)
 
 

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 from kgrec.audit.fairness import exposure_fairness, gate, user_disparities
 from kgrec.errors import DataError, SchemaError
-from kgrec.eval.beyond import gini_exposure
+from kgrec.metrics.beyond import gini_exposure
 
 
 def _two_groups(extra: int = 0):

@@ -1,4 +1,4 @@
-"""Splits: sizes, RecBole rounding, determinism, and no leakage into message passing."""
+"""Splits: sizes, RecBole rounding and determinism (leakage: tests/unit/data/test_view.py)."""
 
 from __future__ import annotations
 
@@ -19,31 +19,6 @@ def test_split_partitions_interactions(movielens, method: str) -> None:
     split = make_split(movielens, SplitConfig(method=method, seed=7))
     every = np.concatenate([split.train, split.valid, split.test])
     assert len(every) == len(np.unique(every)) == len(movielens.interactions)
-
-
-@pytest.mark.parametrize("method", SPLIT_METHODS)
-def test_no_leakage_into_message_passing_graph(movielens, method: str) -> None:
-    """Held-out pairs appear in no interaction edge, forward or reverse."""
-    split = make_split(movielens, SplitConfig(method=method, seed=3))
-    graph = split.message_passing_graph(movielens)
-    fwd = graph["user", "rated", "item"].edge_index
-    rev = graph["item", "rev_rated", "user"].edge_index
-    assert fwd.shape[1] == rev.shape[1] == len(split.train)
-    in_graph = set(zip(fwd[0].tolist(), fwd[1].tolist())) | set(zip(rev[1].tolist(), rev[0].tolist()))
-    held_out = pairs(split.part(movielens, "valid")) | pairs(split.part(movielens, "test"))
-    assert in_graph == pairs(split.part(movielens, "train"))
-    assert not (in_graph & held_out)
-    # non-interaction edges are untouched
-    full = movielens.to_hetero()
-    assert graph["item", "linked_to", "entity"].edge_index.equal(full["item", "linked_to", "entity"].edge_index)
-
-
-def test_full_graph_would_leak(movielens) -> None:
-    """The leakage check above can fail: the unsplit graph contains held-out pairs."""
-    split = make_split(movielens, SplitConfig(seed=3))
-    full = movielens.to_hetero()["item", "rev_rated", "user"].edge_index
-    in_full = set(zip(full[1].tolist(), full[0].tolist()))
-    assert in_full & pairs(split.part(movielens, "test"))
 
 
 def test_random_split_matches_recbole_rounding(movielens) -> None:

@@ -10,7 +10,7 @@ from kgrec.data import SplitConfig, make_split
 from kgrec.errors import SchemaError
 from kgrec.models import MODELS, create_model
 from kgrec.models.debias import Objective, ips_weights
-from kgrec.train.config import load_config
+from kgrec.rundir.config import load_config
 from kgrec.train.run import build_context
 from kgrec.train.trainer import fit
 
@@ -27,10 +27,10 @@ def small(tmp_path_factory):
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_scores_are_inner_products(small, name: str) -> None:
     cfg = load_config(overrides={"train": {"epochs": 2}, "model": {"name": name}})
-    ctx = build_context(cfg, small, make_split(small, SplitConfig(seed=0)), progress=False)
+    ctx, heldout = build_context(cfg, small, make_split(small, SplitConfig(seed=0)), progress=False)
     torch.manual_seed(0)
     model = create_model(name, ctx)
-    fit(model, ctx, cfg, progress=False)
+    fit(model, ctx, heldout, cfg, progress=False)
     model.eval()
     with torch.no_grad():
         users, items = model.embed()
@@ -46,7 +46,7 @@ def test_scores_are_inner_products(small, name: str) -> None:
 
 
 def test_unknown_model_and_params_are_schema_errors(small) -> None:
-    ctx = build_context(load_config(), small, make_split(small), progress=False)
+    ctx, _ = build_context(load_config(), small, make_split(small), progress=False)
     with pytest.raises(SchemaError, match="did you mean 'lightgcn'"):
         create_model("lightgnc", ctx)
     with pytest.raises(SchemaError, match="no parameter 'dims'"):

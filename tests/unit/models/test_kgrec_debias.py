@@ -10,7 +10,7 @@ from kgrec.data import SplitConfig, make_split
 from kgrec.models import create_model
 from kgrec.models.debias import Objective, ips_weights, popularity_share
 from kgrec.models.side import item_item_with_side
-from kgrec.train.config import load_config
+from kgrec.rundir.config import load_config
 from kgrec.train.run import build_context
 
 
@@ -22,7 +22,7 @@ def setup(tmp_path_factory):
         mp.setenv("KGREC_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
         ds = load_dataset("synthetic", synthetic={"n_users": 250, "n_items": 80, "n_interactions": 1500, "seed": 3})
     cfg = load_config(overrides={"model": {"name": "kgrec"}})
-    return build_context(cfg, ds, make_split(ds, SplitConfig(seed=0)), progress=False)
+    return build_context(cfg, ds, make_split(ds, SplitConfig(seed=0)), progress=False)[0]
 
 
 def _fitted(ctx, kind: str, **params):

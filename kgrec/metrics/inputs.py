@@ -1,7 +1,7 @@
 """Inputs of the ranking metrics: validation of top-k lists and cutoffs, the hits matrix.
 
 ``topk`` int64 [U, K] (best first), ``relevant`` CSR [U, n_items] (stored non-zeros count as
-relevant). Shared by :mod:`kgrec.eval.metrics` and :mod:`kgrec.eval.beyond`.
+relevant). Shared by :mod:`kgrec.metrics.ranking` and :mod:`kgrec.metrics.beyond`.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-def _canonical(relevant) -> sp.csr_matrix:
+def canonical_relevant(relevant) -> sp.csr_matrix:
     """CSR with sorted indices, no duplicates and no explicit zeros (copied only if needed)."""
     if not sp.issparse(relevant):
         raise TypeError(f"relevant must be a scipy.sparse matrix, got {type(relevant).__name__}")
@@ -21,7 +21,7 @@ def _canonical(relevant) -> sp.csr_matrix:
     return rel
 
 
-def _check_topk(topk, n_items: int) -> np.ndarray:
+def check_topk(topk, n_items: int) -> np.ndarray:
     topk = np.asarray(topk)
     if topk.ndim != 2 or topk.shape[0] == 0 or topk.shape[1] == 0 or topk.dtype.kind not in "iu":
         raise ValueError(f"topk must be a non-empty integer array [U, K], got {topk.dtype} {topk.shape}")
@@ -33,7 +33,7 @@ def _check_topk(topk, n_items: int) -> np.ndarray:
     return topk
 
 
-def _check_k(k: int) -> int:
+def check_k(k: int) -> int:
     if int(k) != k or k < 1:
         raise ValueError(f"cutoff k must be a positive integer, got {k!r}")
     return int(k)
@@ -41,7 +41,7 @@ def _check_k(k: int) -> int:
 
 def n_relevant(relevant) -> np.ndarray:
     """Number of relevant (stored non-zero) items per row: int64 [U]."""
-    return np.diff(_canonical(relevant).indptr).astype(np.int64)
+    return np.diff(canonical_relevant(relevant).indptr).astype(np.int64)
 
 
 def hits_matrix(topk, relevant) -> np.ndarray:
@@ -50,9 +50,9 @@ def hits_matrix(topk, relevant) -> np.ndarray:
     Vectorised: the (row, item) pairs of ``relevant`` become sorted keys ``row * n_items + item``
     and every top-k entry is looked up with one :func:`numpy.searchsorted`.
     """
-    rel = _canonical(relevant)
+    rel = canonical_relevant(relevant)
     n_users, n_items = rel.shape
-    topk = _check_topk(topk, n_items)
+    topk = check_topk(topk, n_items)
     if topk.shape[0] != n_users:
         raise ValueError(f"topk has {topk.shape[0]} rows but relevant has {n_users}")
     rows = np.repeat(np.arange(n_users, dtype=np.int64), np.diff(rel.indptr))

@@ -6,7 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from kgrec.eval.evaluator import rank
+from kgrec.models.ranking import rank
 from kgrec.models.base import Recommender
 
 

@@ -1,6 +1,7 @@
 """Run configuration: dataclasses filled from the packaged defaults, a YAML file and ``--set``.
 
-Unknown keys and wrong types are :class:`~kgrec.errors.SchemaError` naming ``file:line``
+Unknown keys, wrong types and out-of-range values (the table in
+:mod:`kgrec.rundir.config_rules`) are :class:`~kgrec.errors.SchemaError` naming ``file:line``
 and the dotted field; nothing reads ``sys.argv`` or evaluates strings.
 """
 
@@ -16,6 +17,7 @@ import yaml
 
 from kgrec.errors import SchemaError
 from kgrec.text.lora import LoraSettings
+from kgrec.rundir.config_rules import check_ranges
 from kgrec.yamlio import build_dataclass, load_yaml
 
 
@@ -88,11 +90,11 @@ class RunConfig:
         return dataclasses.asdict(self)
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in over.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "params":
-            out[key] = _merge(out[key], value)
+            out[key] = merge(out[key], value)
         else:
             out[key] = value
     return out
@@ -128,16 +130,40 @@ def default_config_path() -> Path:
     return Path(str(resources.files("kgrec") / "configs" / "default.yaml"))
 
 
+def _plain(x: Any) -> Any:
+    """Plain dicts and lists (no line numbers), so merged values cannot carry another file's lines."""
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_plain(v) for v in x]
+    return x
+
+
+def _check_source(tree: Any, file: str) -> None:
+    """Types (unknown keys, wrong types), then ranges (:mod:`kgrec.rundir.config_rules`) of one
+    source, while its lines are still known."""
+    build_dataclass(RunConfig, tree, "", file)
+    check_ranges(tree, file)
+
+
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
-    """Packaged defaults ← YAML file ← overrides, validated into a :class:`RunConfig`."""
-    raw: dict[str, Any] = yaml.safe_load(default_config_path().read_text())
-    file = None
+    """Packaged defaults ← YAML file ← overrides, validated into a :class:`RunConfig`.
+
+    Each source is checked on its own (``file:line`` for the YAML files, ``--set`` for the
+    overrides), then the merged result once more; a bad key, type or value is a
+    :class:`SchemaError` (exit 3).
+    """
+    default_path = default_config_path()
+    default = load_yaml(default_path)
+    _check_source(default, str(default_path))  # trusted, but a broken edit should say where
+    raw = _plain(default)
     if path is not None:
         user = load_yaml(path)
-        file = str(path)
-        build_dataclass(RunConfig, user, "", file)  # validate with line numbers before merging
-        raw = _merge(raw, user)
+        _check_source(user, str(path))
+        raw = merge(raw, _plain(user))
     if overrides:
-        build_dataclass(RunConfig, overrides, "", "--set")
-        raw = _merge(raw, overrides)
-    return build_dataclass(RunConfig, raw, "", file)
+        _check_source(overrides, "--set")
+        raw = merge(raw, overrides)
+    cfg = build_dataclass(RunConfig, raw, "", None)
+    check_ranges(cfg.to_dict(), None)
+    return cfg

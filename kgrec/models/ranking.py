@@ -1,4 +1,7 @@
-"""Full ranking: top-K over all items by inner product, with seen items masked."""
+"""Full ranking: top-K over all items by inner product, with seen items masked.
+
+Part of the model contract: every :class:`~kgrec.models.base.Recommender` ranks through
+:func:`rank`, so evaluation, training's early stopping, the audit and serving rank alike."""
 
 from __future__ import annotations
 
@@ -28,3 +31,16 @@ def topk_from_vectors(user_vectors: torch.Tensor, item_vectors: torch.Tensor, us
         order = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :k]
         out[start: start + len(rows)] = order.numpy()
     return out
+
+
+@torch.no_grad()
+def rank(model, users: np.ndarray, k: int, exclude: sp.csr_matrix | None,
+         candidates: np.ndarray | None = None) -> np.ndarray:
+    """Top-``k`` item ids per user of a :class:`~kgrec.models.base.Recommender` over all
+    items, or over ``candidates`` only (``exclude`` [U, I] masks items per user)."""
+    model.eval()
+    user_vectors, item_vectors = model.embed()
+    if candidates is None:
+        return topk_from_vectors(user_vectors, item_vectors, users, k, exclude)
+    sub = None if exclude is None else sp.csr_matrix(exclude[:, candidates])
+    return candidates[topk_from_vectors(user_vectors, item_vectors[torch.from_numpy(candidates)], users, k, sub)]

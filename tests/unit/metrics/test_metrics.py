@@ -1,4 +1,4 @@
-"""Unit tests of kgrec.eval.metrics: boundaries, hand-computed golden values, agreement with a
+"""Unit tests of kgrec.metrics.ranking: boundaries, hand-computed golden values, agreement with a
 naive per-user Python loop and with RecBole 1.2.1's own matrix code."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 import scipy.sparse as sp
 from scipy.spatial.distance import jaccard
 
-from kgrec.eval import metrics as M
+from kgrec.metrics import ranking as M
 
 ACC = ["recall", "precision", "hit", "ndcg", "mrr", "map"]
 

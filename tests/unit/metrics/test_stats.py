@@ -1,4 +1,4 @@
-"""Unit tests of kgrec.eval.stats."""
+"""Unit tests of kgrec.metrics.stats."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from kgrec.eval.stats import bootstrap_ci, mean_ci, paired_test
+from kgrec.metrics.stats import bootstrap_ci, mean_ci, paired_test
 
 X = np.array([0.2, 0.5, 0.1, 0.9, 0.4])
 

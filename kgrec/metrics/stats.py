@@ -1,6 +1,6 @@
 r"""Uncertainty of per-user metric averages: t and bootstrap intervals, paired tests.
 
-Inputs are 1-D arrays of per-user values (e.g. :func:`kgrec.eval.metrics.per_user`); users are
+Inputs are 1-D arrays of per-user values (e.g. :func:`kgrec.metrics.ranking.per_user`); users are
 the sampling unit. Everything is numpy/scipy only.
 """
 

@@ -1,6 +1,6 @@
 """Beyond-accuracy metrics over the whole set of top-k lists (pure numpy/scipy).
 
-``topk`` int64 [U, K] as in :mod:`kgrec.eval.metrics`; each function returns one float:
+``topk`` int64 [U, K] as in :mod:`kgrec.metrics.ranking`; each function returns one float:
 coverage, exposure Gini, novelty and average popularity (RecBole 1.2.1 semantics), and
 intra-list diversity by item features.
 """
@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from kgrec.eval.inputs import _check_k, _check_topk
+from kgrec.metrics.inputs import check_k, check_topk
 
 def _cut(topk, k: int, n_items: int) -> np.ndarray:
-    return _check_topk(topk, int(n_items))[:, : _check_k(k)]
+    return check_topk(topk, int(n_items))[:, : check_k(k)]
 
 
 def item_coverage(topk, k: int, n_items: int) -> float:

@@ -17,8 +17,8 @@ from typing import Callable
 
 import numpy as np
 
-from kgrec.eval.beyond import average_popularity, gini_exposure, intra_list_diversity, item_coverage, novelty
-from kgrec.eval.inputs import _canonical, _check_k, hits_matrix, n_relevant
+from kgrec.metrics.beyond import average_popularity, gini_exposure, intra_list_diversity, item_coverage, novelty
+from kgrec.metrics.inputs import canonical_relevant, check_k, hits_matrix, n_relevant
 
 # ``map`` is left out of ``__all__`` so ``import *`` keeps the builtin ``map``.
 __all__ = ["hits_matrix", "n_relevant", "recall", "precision", "hit", "ndcg", "mrr",
@@ -35,7 +35,7 @@ def _prep(hits, n_rel, k):
         raise ValueError(f"hits must be [U, K] and n_rel [U], got {hits.shape} and {n_rel.shape}")
     if (n_rel <= 0).any():
         raise ValueError(f"{int((n_rel <= 0).sum())} users have no relevant items; drop them before evaluating")
-    k = _check_k(k)
+    k = check_k(k)
     return hits[:, :k], n_rel, k
 
 
@@ -142,7 +142,7 @@ def _weights(item_weights, n_items: int) -> np.ndarray:
 
 
 def _ips_parts(topk, relevant, k, item_weights, hits):
-    rel = _canonical(relevant)
+    rel = canonical_relevant(relevant)
     w = _weights(item_weights, rel.shape[1])
     if hits is None:
         hits = hits_matrix(topk, rel)
@@ -249,11 +249,11 @@ def _context(names, ks, topk, relevant, n_items, **optional) -> dict:
     if n_items is None and relevant is not None:
         n_items = relevant.shape[1]
     for k in ks:
-        _check_k(k)
+        check_k(k)
         if k > width and n_items is not None and width < n_items:
             raise ValueError(f"cutoff {k} exceeds the {width} ranked items (and the catalogue has {n_items})")
     if any(METRICS[n].is_per_user for n in names):
-        ctx["relevant"] = _canonical(relevant)
+        ctx["relevant"] = canonical_relevant(relevant)
         if n_items is not None and ctx["relevant"].shape[1] != n_items:
             raise ValueError(f"relevant has {ctx['relevant'].shape[1]} columns, n_items is {n_items}")
         ctx["hits"] = hits_matrix(topk, ctx["relevant"])

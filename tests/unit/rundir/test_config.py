@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from kgrec.errors import SchemaError
-from kgrec.train.config import RunConfig, default_config_path, load_config, parse_scalar, parse_set
+from kgrec.rundir.config import RunConfig, default_config_path, load_config, parse_scalar, parse_set
 
 
 def test_packaged_yaml_matches_dataclass_defaults() -> None:

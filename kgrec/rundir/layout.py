@@ -1,0 +1,57 @@
+"""The files of a run directory, and the library versions recorded in it.
+
+Layout (written to ``RUN_DIR.partial/`` under ``RUN_DIR.lock`` and renamed into place when
+training ends; see :mod:`kgrec.atomic`)::
+
+    config.yaml             the resolved configuration
+    schema.yaml             a copy of the data set's schema
+    data.json               schema name, data file sha256s, load warnings, counts
+    split.npz               train/valid/test indices (+ cold-start sets)
+    idmaps.json             raw ids per node type, in index order
+    text.safetensors        the text vectors the model was trained with (models that read text)
+    model.safetensors       weights and buffers
+    train.json              best epoch, validation metric, stop reason, timings, history
+    versions.json           Python, platform and library versions
+    checkpoint.safetensors  (only in RUN_DIR.partial) tensors of the resumable state
+    checkpoint.json         (only in RUN_DIR.partial) counters, RNG states, optimizer scalars
+
+Nothing in a run directory is a pickle: tensors are safetensors, everything else JSON,
+YAML or ``.npz`` read with ``allow_pickle=False``.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+from importlib import metadata
+
+CONFIG = "config.yaml"
+SCHEMA = "schema.yaml"
+DATA = "data.json"
+SPLIT = "split.npz"
+IDMAPS = "idmaps.json"
+TEXT = "text.safetensors"
+WEIGHTS = "model.safetensors"
+RECORD = "train.json"
+VERSIONS = "versions.json"
+CHECKPOINT_TENSORS = "checkpoint.safetensors"
+CHECKPOINT_META = "checkpoint.json"
+
+#: files every finished run directory holds (``text.safetensors`` only for text models)
+REQUIRED = (CONFIG, SCHEMA, DATA, SPLIT, IDMAPS, WEIGHTS, RECORD, VERSIONS)
+
+LIBRARIES = ("kgrec", "torch", "torch-geometric", "transformers", "numpy", "scipy", "pandas", "networkx", "dowhy",
+             "fairlearn", "captum", "safetensors")
+
+
+def versions() -> dict[str, str]:
+    import torch
+
+    out = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for lib in LIBRARIES:
+        try:
+            out[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            out[lib] = "not installed"
+    out["torch_threads"] = str(torch.get_num_threads())
+    return out

@@ -1,0 +1,203 @@
+"""Loading a finished run directory: every file validated, the exact trained model rebuilt.
+
+Evaluation, the audit and every later consumer read runs through :func:`load_run` and the
+model protocol only. A missing, empty, truncated or inconsistent file is a
+:class:`~kgrec.errors.DataError` (exit 4) naming it; data files that changed since
+training are a :class:`~kgrec.errors.ChecksumError` (exit 5). The text vectors come from
+the run directory, so loading never runs the text encoder.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kgrec.data.splits import Split
+from kgrec.data.view import HeldOut, TrainingView, views
+from kgrec.errors import ChecksumError, DataError, KgrecInputError
+from kgrec.graphs import GraphDataset
+from kgrec.models.base import ModelContext, Recommender
+from kgrec.rundir.layout import CONFIG, DATA, IDMAPS, RECORD, REQUIRED, SCHEMA, SPLIT, TEXT, WEIGHTS
+
+
+@dataclass
+class Run:
+    """A trained run loaded back from its directory.
+
+    ``view`` is the leak-free training view (what the model saw); ``heldout`` the
+    validation and test parts; ``split`` the row indices and split settings (no
+    interactions); ``record`` is ``train.json``, ``data`` is ``data.json``.
+    """
+
+    path: Path
+    config: Any  # kgrec.rundir.config.RunConfig
+    view: TrainingView
+    heldout: HeldOut
+    split: Split
+    ctx: ModelContext
+    model: Recommender
+    record: dict[str, Any]
+    data: dict[str, Any]
+
+    @property
+    def dataset(self) -> GraphDataset:
+        """The training view's data set (training interactions only)."""
+        return self.view.dataset
+
+
+def read_json(path: Path) -> Any:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise DataError("missing from the run directory", file=str(path), field=path.name) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise DataError(f"unreadable ({err})", file=str(path), field=path.name) from None
+    try:
+        return json.loads(text)
+    except ValueError as err:
+        raise DataError(f"not valid JSON ({err.args[0]})", file=str(path), line=getattr(err, "lineno", None),
+                        field=path.name) from None
+
+
+def check_files(run_dir: Path) -> None:
+    """Every required file is present and not empty."""
+    if not run_dir.is_dir():
+        raise DataError("not a directory", file=str(run_dir), field="RUN_DIR")
+    if not (run_dir / WEIGHTS).exists() and not (run_dir / CONFIG).exists():
+        raise DataError("not a finished kgrec run directory (no model.safetensors, no config.yaml)",
+                        file=str(run_dir), field="RUN_DIR")
+    for name in REQUIRED:
+        path = run_dir / name
+        if not path.is_file():
+            raise DataError("missing from the run directory", file=str(path), field=name)
+        if path.stat().st_size == 0:
+            raise DataError("empty file in the run directory", file=str(path), field=name)
+
+
+def load_config_of(run_dir: Path) -> Any:
+    """The run's saved configuration; a config that does not load is a corrupt run (exit 4)."""
+    from kgrec.rundir.config import load_config
+
+    path = run_dir / CONFIG
+    if not path.is_file():
+        raise DataError("missing from the run directory", file=str(path), field=CONFIG)
+    try:
+        return load_config(path)
+    except KgrecInputError as err:
+        raise DataError(f"the run's saved config does not load: {err.message}", file=err.file or str(path),
+                        line=err.line, field=err.field or CONFIG) from None
+
+
+def load_split(path: Path) -> Split:
+    try:
+        split = Split.load(path)
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as err:
+        raise DataError(f"unreadable or truncated split ({type(err).__name__}: {err})", file=str(path),
+                        field=SPLIT) from None
+    return split
+
+
+def check_data(run_dir: Path, dataset: GraphDataset, split: Split, data: dict[str, Any]) -> None:
+    """The data files hash as they did at training time, and the split and id maps fit them."""
+    recorded = data.get("sha256")
+    if not isinstance(recorded, dict):
+        raise DataError("has no 'sha256' mapping", file=str(run_dir / DATA), field="sha256")
+    now = dataset.summary()["files"]
+    for name, digest in recorded.items():
+        if now.get(name) != digest:
+            raise ChecksumError(f"data file changed since training (sha256 {now.get(name)} vs {digest})",
+                                file=str(run_dir / DATA), field=f"sha256.{name}")
+    idmaps = read_json(run_dir / IDMAPS)
+    for name, table in dataset.nodes.items():
+        if not isinstance(idmaps, dict) or idmaps.get(name) != table.ids.tolist():
+            raise DataError(f"id map of node type '{name}' does not match the data set", file=str(run_dir / IDMAPS),
+                            field=name)
+    n = len(dataset.interactions)
+    for part in ("train", "valid", "test"):
+        idx = getattr(split, part)
+        if idx.dtype.kind not in "iu" or (len(idx) and (idx.min() < 0 or idx.max() >= n)):
+            raise DataError(f"split part '{part}' indexes rows outside the {n:,} interactions",
+                            file=str(run_dir / SPLIT), field=part)
+    if not len(split.train):
+        raise DataError("the split has no training rows", file=str(run_dir / SPLIT), field="train")
+
+
+def load_text(run_dir: Path, needs_text: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The text vectors saved at training time (``text.safetensors``)."""
+    if not needs_text:
+        return None, None
+    path = run_dir / TEXT
+    if not path.is_file():
+        return None, None  # the data set has no text: the model was trained without it
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise DataError(f"unreadable text vectors ({err})", file=str(path), field=TEXT) from None
+    get = tensors.get
+    return (None if get("item_text") is None else get("item_text").numpy(),
+            None if get("user_text") is None else get("user_text").numpy())
+
+
+def load_weights(model: Recommender, path: Path) -> None:
+    """Load safetensors into ``model``, resizing buffers that closed-form models fill in
+    ``fit``; weights that do not fit the configured model are a DataError naming the file."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise DataError(f"unreadable or truncated weights ({err})", file=str(path), field=WEIGHTS) from None
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        raise DataError(f"weights do not match the config's model '{model.name}' (missing {missing[:3]}, "
+                        f"unexpected {unexpected[:3]})", file=str(path), field=WEIGHTS)
+    for name, tensor in tensors.items():
+        owner, _, attr = name.rpartition(".")
+        module = model.get_submodule(owner) if owner else model
+        if attr in module._buffers and module._buffers[attr].shape != tensor.shape:
+            module._buffers[attr] = tensor.new_empty(tensor.shape)
+        elif expected[name].shape != tensor.shape:
+            raise DataError(f"weight '{name}' has shape {tuple(tensor.shape)} but the config's model needs "
+                            f"{tuple(expected[name].shape)}", file=str(path), field=WEIGHTS)
+    model.load_state_dict(tensors, strict=True)
+
+
+def load_run(run_dir: str | Path) -> Run:
+    """Rebuild config, data (hash-checked), split, training view, text vectors and weights."""
+    from kgrec.graphs import load_dataset
+    from kgrec.models.base import MODELS, create_model
+
+    run_dir = Path(run_dir)
+    check_files(run_dir)
+    cfg = load_config_of(run_dir)
+    data = read_json(run_dir / DATA)
+    record = read_json(run_dir / RECORD)
+    dataset = load_dataset(run_dir / SCHEMA, data_dir=cfg.data.data_dir)  # the run's own schema copy
+    split = load_split(run_dir / SPLIT)
+    check_data(run_dir, dataset, split, data)
+    view, heldout = views(dataset, split)
+    import kgrec.models  # noqa: F401  (registers the models)
+
+    cls = MODELS.get(cfg.model.name)
+    needs_text = bool(cls is not None and cls.needs_text)
+    has_text = any(dataset.nodes[t].text is not None for t in (dataset.schema.item_type, dataset.schema.user_type))
+    if needs_text and has_text and not (run_dir / TEXT).is_file():
+        raise DataError("missing from the run directory: the text vectors the model was trained with",
+                        file=str(run_dir / TEXT), field=TEXT)
+    item_text, user_text = load_text(run_dir, needs_text)
+    ctx = ModelContext(view, item_text=item_text, user_text=user_text)
+    model = create_model(cfg.model.name, ctx, cfg.model.params)
+    load_weights(model, run_dir / WEIGHTS)
+    model.eval()
+    return Run(run_dir, cfg, view, heldout, split, ctx, model, record, data)
