@@ -62,7 +62,7 @@ class DirLock:
                         f"{self.what} is being written by pid {owner.get('pid')} on {owner.get('host')} "
                         f"since {owner.get('started')}; wait for it to finish (the lock is {self.path})",
                         file=str(self.target), field="lock") from None
-                print(f"kgrec: breaking a stale lock {self.path} (pid {owner and owner.get('pid')} is gone)",
+                print(f"note: breaking a stale lock {self.path} (pid {owner and owner.get('pid')} is gone)",
                       file=sys.stderr)
                 self.path.unlink(missing_ok=True)
                 continue
@@ -103,8 +103,9 @@ class AtomicDir:
 
     ``with AtomicDir(target, overwrite=..., resume=...) as work:`` yields ``TARGET.partial``
     (fresh unless ``resume``); :meth:`commit` renames it into place. Without a commit, or on
-    an error, the partial directory is removed, unless ``keep_partial`` (training keeps it
-    for ``--resume``). ``target`` existing without ``overwrite`` is :class:`RunExistsError`
+    an error, the partial directory is removed, unless ``keep_partial`` and it holds
+    ``resume_marker`` (training keeps an interrupted run that has a checkpoint, for
+    ``--resume``). ``target`` existing without ``overwrite`` is :class:`RunExistsError`
     (exit 7), checked before anything is written.
     """
 
@@ -151,7 +152,9 @@ class AtomicDir:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         try:
-            if not self.committed and not self.keep_partial:
+            resumable = self.keep_partial and (self.resume_marker is None
+                                               or (self.work / self.resume_marker).exists())
+            if not self.committed and not resumable:
                 shutil.rmtree(self.work, ignore_errors=True)
         finally:
             self.lock.release()

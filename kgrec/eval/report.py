@@ -45,6 +45,9 @@ def _write(run: Any, run_dir: Path, split: str, result: dict[str, Any]) -> tuple
     for key in ("train_seconds", "seconds_to_best", "seconds_per_epoch", "best_epoch"):
         data[key] = run.record.get(key)
     data["model"] = run.config.model.name
+    import torch
+
+    data["torch_threads"] = torch.get_num_threads()  # this evaluation's, not the training run's
     write_json(path, data)
     write_json(run_dir / f"per_user_{split}.json", result["per_user"])
     tmp = run_dir / f"topk_{split}.tmp.npy"
