@@ -12,12 +12,14 @@ Standard library only, so every layer may use it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import socket
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -164,3 +166,14 @@ def check_target(target: Path, *, overwrite: bool) -> None:
     """``target`` may be written: it does not exist, or ``overwrite`` is set (exit 7 otherwise)."""
     if target.exists() and not overwrite:
         raise RunExistsError("already exists; pass --overwrite to replace it", file=str(target), field="-o")
+
+
+@contextlib.contextmanager
+def atomic_directory(target: str | os.PathLike, *, overwrite: bool = True,
+                     what: str = "cache directory") -> Iterator[Path]:
+    """Yield ``TARGET.partial`` (under the lock); on success it replaces ``target``, on an
+    error it is removed. For caches and other directories without ``--resume``."""
+    atomic = AtomicDir(target, overwrite=overwrite, what=what)
+    with atomic as work:
+        yield work
+        atomic.commit()

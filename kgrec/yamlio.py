@@ -1,9 +1,21 @@
-"""YAML loading that remembers line numbers, so errors can name ``file:line``."""
+"""YAML loading that remembers line numbers, so errors can name ``file:line``.
+
+Loading is bounded, because schemas, audit plans and run configs may come from anyone:
+
+- aliases (``*name``, including ``<<: *name`` merge keys) are refused: no shipped file needs
+  them, and expanding nested aliases ("billion laughs") takes exponential time and memory;
+- nesting deeper than :data:`MAX_DEPTH` is refused (no ``RecursionError``);
+- a NUL or other control character that YAML does not allow is refused with its line.
+
+Each is a :class:`~kgrec.errors.SchemaError` (exit 3) naming the file, the line and, where
+there is one, the dotted path of keys leading to the value.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from pathlib import Path
@@ -35,8 +47,57 @@ class LineList(list):
         return lines[index] if index < len(lines) else self.line
 
 
+MAX_DEPTH = 64
+"""The deepest nesting of mappings and lists that :func:`load_yaml` accepts."""
+
+# what the YAML 1.1 reader accepts (PyYAML's Reader.NON_PRINTABLE, inverted)
+_NON_PRINTABLE = re.compile(r"[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
+
+
+def _key_path(parts: list[str]) -> str:
+    """``["a", "b", "[0]"]`` → ``"a.b[0]"``, long paths shortened in the middle."""
+    def join(ps: list[str]) -> str:
+        return "".join(p if p.startswith("[") or i == 0 else f".{p}" for i, p in enumerate(ps))
+
+    if len(parts) > 8:
+        return f"{join(parts[:4])}...{join(parts[-2:]).lstrip('.')}"
+    return join(parts) or "(top level)"
+
+
 class _Loader(yaml.SafeLoader):
-    pass
+    """A safe loader that refuses aliases and deep nesting and tracks the key path."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._path: list[str] = []
+
+    def compose_node(self, parent: Any, index: Any) -> Any:  # noqa: D401 - PyYAML hook
+        if isinstance(index, yaml.ScalarNode):
+            part: str | None = str(index.value)
+        elif isinstance(index, int):
+            part = f"[{index}]"
+        elif isinstance(index, yaml.Node):
+            part = "(value of a complex key)"
+        elif parent is not None:
+            part = "(key)"
+        else:
+            part = None
+        if part is not None:
+            self._path.append(part)
+        try:
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise SchemaError(f"YAML alias '*{event.anchor}' is not allowed (aliases and merge keys can "
+                                  "expand exponentially); write the value out", file=self.name,
+                                  line=event.start_mark.line + 1, field=_key_path(self._path))
+            if len(self._path) > MAX_DEPTH:
+                event = self.peek_event()
+                raise SchemaError(f"nesting deeper than {MAX_DEPTH} levels", file=self.name,
+                                  line=event.start_mark.line + 1, field=_key_path(self._path))
+            return super().compose_node(parent, index)
+        finally:
+            if part is not None:
+                self._path.pop()
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
@@ -73,17 +134,32 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _constr
 def load_yaml(path: str | Path) -> Any:
     """Parse a YAML file into :class:`LineDict`/:class:`LineList` trees.
 
-    Raises :class:`SchemaError` (with the line) on missing files, bad encoding and
-    syntax errors.
+    Raises :class:`SchemaError` (with the line) on missing files, bad encoding, NUL and
+    other control characters, aliases, nesting deeper than :data:`MAX_DEPTH` and syntax
+    errors.
     """
     path = Path(path)
     try:
-        text = path.read_bytes().decode("utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise SchemaError("file not found", file=str(path)) from None
+    except IsADirectoryError:
+        raise SchemaError("is a directory, not a YAML file", file=str(path)) from None
+    except OSError as err:
+        raise SchemaError(f"cannot read: {err.strerror or err}", file=str(path)) from None
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as err:
-        line = path.read_bytes()[: err.start].count(b"\n") + 1
+        line = data[: err.start].count(b"\n") + 1
         raise SchemaError(f"not valid UTF-8 (byte {err.start})", file=str(path), line=line) from None
+    bad = _NON_PRINTABLE.search(text)
+    if bad is not None:
+        char = bad.group()
+        line = text.count("\n", 0, bad.start()) + 1
+        column = bad.start() - (text.rfind("\n", 0, bad.start()) + 1) + 1
+        what = "a NUL character (\\x00)" if char == "\x00" else f"control character U+{ord(char):04X}"
+        raise SchemaError(f"{what} at column {column}; YAML files may not contain it", file=str(path),
+                          line=line) from None
     loader = _Loader(text)
     loader.name = str(path)
     try:
@@ -95,6 +171,8 @@ def load_yaml(path: str | Path) -> Any:
         if err.context and err.context_mark is not None and err.context_mark.line + 1 != line:
             message += f" ({err.context} started at line {err.context_mark.line + 1})"
         raise SchemaError(message, file=str(path), line=line) from None
+    except yaml.YAMLError as err:  # not marked: no line to report
+        raise SchemaError(f"invalid YAML: {err}", file=str(path)) from None
     finally:
         loader.dispose()
 

@@ -33,7 +33,8 @@ import numpy as np
 
 from kgrec.audit.offpolicy import OPEEstimate, off_policy_value
 from kgrec.errors import ChecksumError, DataError, FetchError, SchemaError
-from kgrec.graphs.sources import atomic_directory, cache_root, sha256_file
+from kgrec.atomic import atomic_directory
+from kgrec.graphs.sources import cache_root, sha256_file
 
 ENV_VAR = "KGREC_OBD_DIR"
 REQUIREMENT = "obp==0.5.7"

@@ -25,6 +25,13 @@ def _add_data_source(p: argparse.ArgumentParser) -> None:
                    help="directory holding the data set's files (overrides the schema's env var and the cache)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="generator parameter of a synthetic data set, e.g. n_users=100000 (repeatable)")
+    add_allow_outside(p)
+
+
+def add_allow_outside(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--allow-outside-paths", action="store_true",
+                   help="accept schema file names that are absolute or lead out of the data directory "
+                        "(or set KGREC_ALLOW_OUTSIDE_PATHS=1)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -29,7 +29,8 @@ def _report(warnings: list[LoadWarning], strict: bool) -> None:
 def _load(args: argparse.Namespace):
     from kgrec.graphs import load_dataset
 
-    return load_dataset(args.name, data_dir=args.data_dir, synthetic=parse_params(args.param) or None)
+    return load_dataset(args.name, data_dir=args.data_dir, synthetic=parse_params(args.param) or None,
+                        allow_outside_paths=args.allow_outside_paths)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -100,7 +101,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from kgrec.graphs import load_schema, schema_path
 
     path = schema_path(args.name)
-    schema = load_schema(path)
+    schema = load_schema(path, allow_outside_paths=args.allow_outside_paths)
     n_rel = len(schema.edges)
     print(f"schema {path}: ok ({len(schema.nodes)} node types, {n_rel} edge entries, {len(schema.files)} files)")
     if args.schema_only:

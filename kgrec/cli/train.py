@@ -26,6 +26,9 @@ def add_parsers(commands: argparse._SubParsersAction, epilog: str) -> None:
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
     train.add_argument("--evaluate", action="store_true", help="evaluate on the test split after training")
     train.add_argument("--strict", action="store_true", help="fail (exit 8) if loading the data drops any row")
+    from kgrec.cli import add_allow_outside
+
+    add_allow_outside(train)
     ev = commands.add_parser("evaluate", help="full-ranking metrics, slices and CIs of a run", epilog=epilog,
                              formatter_class=fmt)
     ev.add_argument("run_dir", metavar="RUN_DIR")
@@ -58,7 +61,7 @@ def run_train(args: argparse.Namespace) -> int:
     from kgrec.train.run import train_run
 
     run_dir = train_run(cfg, out, overwrite=args.overwrite, resume=args.resume, progress=not args.no_progress,
-                        strict=args.strict, given=given)
+                        strict=args.strict, given=given, allow_outside_paths=args.allow_outside_paths)
     info = json.loads((run_dir / "train.json").read_text())
     metric = info.get("metric", cfg.train.metric)
     print(f"{run_dir}: {info['model']} best valid {metric} {info[f'valid_{metric}']:.4f} at epoch "

@@ -1,19 +1,41 @@
 """Build a :class:`GraphDataset` from a schema and a directory of verified files.
 
-Rules (each counted in ``GraphDataset.warnings``, never silent):
+Nothing is changed silently. Each rule below either raises a
+:class:`~kgrec.errors.DataError` (exit 4) or is counted in ``GraphDataset.warnings`` (one
+:class:`~kgrec.errors.LoadWarning` per cause, with the first line and the count of rows; the
+CLI prints them and ``--strict`` turns them into exit 8):
 
 - an edge whose endpoint id is not a node of a type that has a node file is dropped
   (dangling id); node types without a file take their ids from the edges;
-- an edge weight or timestamp that is empty, NaN or outside ``weight_range`` is dropped;
+- an edge weight or timestamp that is empty, NaN or not a number is dropped;
+- an edge weight or timestamp that is not finite (``inf``, ``-inf``, or a number such as
+  ``1e400`` that overflows to infinity; for weights, stored as float32, anything beyond
+  ±3.4e38) is dropped;
+- a negative edge weight is dropped unless the edge declares a ``weight_range`` (then the
+  range decides: a weight outside it is dropped); a negative timestamp is dropped;
+- an edge of a ``social`` relation from a user to the same user (a self-loop) is dropped;
 - a relation value not in the schema's ``relations`` list is dropped;
-- duplicate (src, dst[, relation]) rows follow the edge's ``duplicates`` policy;
-- a node feature that is missing, NaN or out of range is set to missing (-1 / NaN);
-- a duplicate node id keeps its first row.
+- duplicate (src, dst[, relation]) rows follow the edge's ``duplicates`` policy (``error``
+  raises; the others drop or merge, counted);
+- a node feature that is missing, NaN, not finite (or beyond float32) or out of range is set
+  to missing (-1 / NaN);
+- a duplicate node id keeps its first row; an empty id is dropped;
+- ids are kept exactly as written, as Python strings (never numbers: ``7``, ``07``, ``7.0``
+  and ``nan`` are four different ids, and trailing NUL characters are kept). Two ids of one
+  node type that differ only by surrounding whitespace or Unicode normalisation (``7`` and
+  `` 7``; ``é`` composed and decomposed) are ambiguous: the one already stripped and in NFC
+  form (else the first seen) is kept and the rows of the others are dropped, counted;
+- a multicategorical feature whose ``sep`` never occurs in its column, while its values
+  contain whitespace or another common separator (``|``, ``,``, ``;``), is kept with each
+  value as one token and counted with the action "not split" (the declared ``sep`` is
+  probably wrong). A column of single tokens without such characters is normal.
 
 A value that cannot be parsed as a number counts as missing (the warning quotes it).
 """
 
 from __future__ import annotations
+
+import unicodedata
 
 import numpy as np
 import pandas as pd
@@ -23,6 +45,37 @@ from kgrec.graphs.dataset import EdgeTable, EdgeType, GraphDataset, NodeTable, r
 from kgrec.graphs.readers import Table, read_table
 from kgrec.graphs.schema import EdgeSpec, FeatureSpec, NodeSpec, Schema
 from kgrec.graphs.sources import DataLocation
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+COMMON_SEPARATORS = ("|", ",", ";")
+
+
+def strings(values: np.ndarray) -> np.ndarray:
+    """Cells as an object array of Python ``str``: numpy's fixed-width str dtype would drop
+    trailing NUL characters (so ``'7\\x00'`` would become ``'7'``)."""
+    return np.fromiter((v if isinstance(v, str) else str(v) for v in values), dtype=object, count=len(values))
+
+
+TWIN_REASON = "id equal to another but for surrounding whitespace or Unicode normalisation"
+
+
+def canonical(value: str) -> str:
+    """What an id would read as, to a person: stripped and in Unicode NFC form."""
+    value = value.strip()
+    return value if unicodedata.is_normalized("NFC", value) else unicodedata.normalize("NFC", value)
+
+
+def canonical_twins(ids: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Of the distinct ids at ``rows``, the rows whose id equals another one but for surrounding
+    whitespace or Unicode normalisation; the id already in canonical form (else the first seen)
+    is the one not returned."""
+    canon = np.fromiter((canonical(v) for v in ids[rows]), dtype=object, count=len(rows))
+    changed = canon != ids[rows]
+    if not changed.any():
+        return rows[:0]
+    order = np.argsort(changed, kind="stable")  # canonical ids first, then file order
+    twin = pd.Series(canon[order]).duplicated().to_numpy()
+    return np.sort(rows[order][twin])
 
 
 class _Builder:
@@ -43,17 +96,36 @@ class _Builder:
             first = int(table.lines[np.flatnonzero(mask)[0]])
             self.warnings.append(LoadWarning(str(table.path), first, field, reason, int(mask.sum()), action))
 
+    def warn_first(self, table: Table, mask: np.ndarray, column: str, reason: str, action: str = "dropped",
+                   hint: str = "") -> None:
+        """:meth:`warn`, quoting the first offending cell of ``column``: ``reason (first: 'x')[; hint]``."""
+        if mask.any():
+            first = table.frame[column].iloc[int(np.flatnonzero(mask)[0])]
+            self.warn(table, mask, column, f"{reason} (first: '{first}')" + (f"; {hint}" if hint else ""), action)
+
+    def nonfinite(self, table: Table, values: np.ndarray, column: str, keep: np.ndarray, action: str,
+                  float32: bool = False) -> np.ndarray:
+        """Mask of (kept) values that are ±inf (``inf``, or text such as ``1e400`` that overflows)
+        or, with ``float32``, beyond its range; each cause warned about."""
+        inf = np.isinf(values) & keep
+        self.warn_first(table, inf, column, "not finite", action)
+        if not float32:
+            return inf
+        with np.errstate(invalid="ignore"):
+            big = (np.abs(values) > FLOAT32_MAX) & keep & ~inf
+        self.warn_first(table, big, column, f"beyond the float32 range of ±{FLOAT32_MAX:.2g}", action)
+        return inf | big
+
     def numeric(self, table: Table, column: str, field: str, action: str) -> tuple[np.ndarray, np.ndarray]:
         """Parse a numeric column; unparsable text becomes NaN, with its own warning.
 
-        Returns the values and the mask of unparsable entries."""
+        Returns the values (float64; ``inf`` where the text overflows) and the mask of
+        unparsable entries."""
         raw = table.column(column, field)
-        values = pd.to_numeric(pd.Series(raw), errors="coerce").to_numpy(dtype=np.float64, copy=True)
-        lowered = pd.Series(raw).str.strip().str.lower()
+        values = pd.to_numeric(pd.Series(raw, dtype=object), errors="coerce").to_numpy(dtype=np.float64, copy=True)
+        lowered = pd.Series(raw, dtype=object).str.strip().str.lower()
         garbage = np.isnan(values) & ~lowered.isin(["", "nan", "na", "null", "none"]).to_numpy()
-        if garbage.any():
-            first = raw[int(np.flatnonzero(garbage)[0])]
-            self.warn(table, garbage, column, f"not a number (first: '{first}')", action=action)
+        self.warn_first(table, garbage, column, "not a number", action)
         return values, garbage
 
     # ------------------------------------------------------------------ nodes
@@ -61,12 +133,15 @@ class _Builder:
         if spec.file is None:
             return NodeTable(spec.name, np.empty(0, dtype=object))
         table = self.table(spec.file)
-        ids = table.column(spec.id, f"nodes.{spec.name}.id").astype(str)
+        ids = strings(table.column(spec.id, f"nodes.{spec.name}.id"))
         empty = ids == ""
         self.warn(table, empty, spec.id, "empty node id")
         dup = pd.Series(ids).duplicated().to_numpy() & ~empty
         self.warn(table, dup, spec.id, f"duplicate {spec.name} id (first row kept)")
-        keep = ~(empty | dup)
+        twins = np.zeros(len(ids), dtype=bool)
+        twins[canonical_twins(ids, np.flatnonzero(~(empty | dup)))] = True
+        self.warn_first(table, twins, spec.id, f"{spec.name} {TWIN_REASON}")
+        keep = ~(empty | dup | twins)
         if not keep.any():
             raise DataError(f"no valid {spec.name} ids", file=str(table.path), line=table.first_line, field=spec.id)
         sub = Table(table.path, table.frame[keep], table.first_line)
@@ -86,6 +161,9 @@ class _Builder:
         if spec.type == "numeric":
             values, garbage = self.numeric(table, spec.name, field, "set to missing")
             empty_or_nan = np.isnan(values) & ~garbage
+            inf = self.nonfinite(table, values, spec.name, np.ones(len(values), dtype=bool), "set to missing",
+                                 float32=True)
+            values = np.where(inf, np.nan, values)
             out = np.zeros(len(values), dtype=bool)
             if spec.min is not None:
                 out |= values < spec.min
@@ -96,14 +174,15 @@ class _Builder:
             bad = np.isnan(values) | out
             values = np.where(bad, np.nan, values)
             return values.astype(np.float32), None, None
-        raw = table.column(spec.name, field).astype(str)
+        raw = strings(table.column(spec.name, field))
         if spec.type == "text":
-            return raw.astype(object), None, None
-        missing = np.char.strip(raw.astype(np.str_)) == ""
+            return raw, None, None
+        missing = np.fromiter((not v.strip() for v in raw), dtype=bool, count=len(raw))
         self.warn(table, missing, spec.name, "empty value", action="set to missing")
         if spec.type == "categorical":
             codes, uniques = pd.factorize(pd.Series(np.where(missing, None, raw)), sort=True)
             return codes.astype(np.int64), [str(u) for u in uniques], None
+        self.check_sep(table, spec, raw, missing)
         tokens = [[t for t in v.split(spec.sep) if t] for v in raw]
         vocab = sorted({t for row in tokens for t in row})
         pos = {t: i for i, t in enumerate(vocab)}
@@ -112,15 +191,26 @@ class _Builder:
             multi[r, [pos[t] for t in row]] = 1.0
         return multi, vocab, tokens
 
+    def check_sep(self, table: Table, spec: FeatureSpec, raw: np.ndarray, missing: np.ndarray) -> None:
+        """Warn ("not split") when ``sep`` never occurs but values hold another separator."""
+        if missing.all() or any(spec.sep in v for v in raw[~missing]):
+            return
+        others = [c for c in COMMON_SEPARATORS if c not in spec.sep]
+        found = np.fromiter((any(c.isspace() for c in v.strip()) or any(c in v for c in others) for v in raw),
+                            dtype=bool, count=len(raw)) & ~missing
+        self.warn_first(table, found, spec.name, f"multicategorical sep {spec.sep!r} never occurs in the column, "
+                        "but values contain spaces or another separator", action="not split",
+                        hint="each value is kept as one token")
+
     # ------------------------------------------------------------------ edges
     def edge_rows(self, spec: EdgeSpec) -> tuple[Table, dict[str, np.ndarray], np.ndarray]:
         table = self.table(spec.file)
         field = f"edges.{spec.name}.columns"
-        cols = {"src": table.column(spec.src_col, f"{field}.src").astype(str),
-                "dst": table.column(spec.dst_col, f"{field}.dst").astype(str)}
+        cols = {"src": strings(table.column(spec.src_col, f"{field}.src")),
+                "dst": strings(table.column(spec.dst_col, f"{field}.dst"))}
         keep = np.ones(len(cols["src"]), dtype=bool)
         if spec.relation_col is not None:
-            cols["relation"] = table.column(spec.relation_col, f"{field}.relation").astype(str)
+            cols["relation"] = strings(table.column(spec.relation_col, f"{field}.relation"))
             if spec.relations is not None:
                 unknown = ~np.isin(cols["relation"], list(spec.relations))
                 self.warn(table, unknown, spec.relation_col, "relation type not listed in the schema's 'relations'")
@@ -132,14 +222,25 @@ class _Builder:
             keep &= ~garbage
             self.warn(table, np.isnan(values) & keep, col, "missing or NaN")
             keep &= ~np.isnan(values)
+            keep &= ~self.nonfinite(table, values, col, keep, "dropped", float32=key == "weight")
             if key == "weight" and spec.weight_min is not None:
                 out = ((values < spec.weight_min) | (values > spec.weight_max)) & keep
                 self.warn(table, out, col, f"outside weight_range [{spec.weight_min:g}, {spec.weight_max:g}]")
                 keep &= ~out
+            else:
+                negative = (values < 0) & keep
+                self.warn_first(table, negative, col, f"negative {key}",
+                                hint="declare a weight_range that allows it" if key == "weight" else "")
+                keep &= ~negative
             cols[key] = values
         empty = (cols["src"] == "") | (cols["dst"] == "")
         self.warn(table, empty & keep, f"{spec.src_col}/{spec.dst_col}", "empty id")
-        return table, cols, keep & ~empty
+        keep &= ~empty
+        if spec.role == "social":
+            loop = (cols["src"] == cols["dst"]) & keep
+            self.warn(table, loop, f"{spec.src_col}/{spec.dst_col}", "self-loop: a social edge from a user to itself")
+            keep &= ~loop
+        return table, cols, keep
 
     def dedupe(self, spec: EdgeSpec, table: Table, cols: dict[str, np.ndarray], keep: np.ndarray) -> np.ndarray:
         """Apply the duplicates policy; returns the rows kept (weights updated in ``cols``)."""
@@ -181,8 +282,10 @@ class _Builder:
                 for end in ("src", "dst"):
                     if getattr(spec, end) == name:
                         seen.append(cols[end][keep])
-            node.ids = pd.unique(np.concatenate(seen)) if seen else np.empty(0, dtype=object)
-            node.ids = node.ids.astype(object)
+            ids = pd.unique(np.concatenate(seen)).astype(object) if seen else np.empty(0, dtype=object)
+            twins = canonical_twins(ids, np.arange(len(ids)))
+            node.ids = np.delete(ids, twins)
+            self.drop_twin_rows(name, set(ids[twins].tolist()), raw_edges)
         edges: dict[EdgeType, EdgeTable] = {}
         origin: dict[EdgeType, EdgeSpec] = {}
         for ename, spec in self.schema.edges.items():
@@ -217,6 +320,20 @@ class _Builder:
             if spec.text is not None:
                 nodes[name].text = self.render_text(dataset, spec)
         return dataset
+
+    def drop_twin_rows(self, ntype: str, twins: set[str],
+                       raw_edges: dict[str, tuple[Table, dict[str, np.ndarray], np.ndarray]]) -> None:
+        """Drop (counted) the edge rows whose ``ntype`` end is one of the ``twins`` (see :func:`canonical_twins`)."""
+        if not twins:
+            return
+        for ename, spec in self.schema.edges.items():
+            table, cols, keep = raw_edges[ename]
+            for end in ("src", "dst"):
+                if getattr(spec, end) == ntype:
+                    col = getattr(spec, f"{end}_col")
+                    bad = np.isin(cols[end], list(twins)) & keep
+                    self.warn_first(table, bad, col, f"{ntype} {TWIN_REASON}")
+                    keep &= ~bad
 
     def render_text(self, dataset: GraphDataset, spec: NodeSpec) -> list[str]:
         node = dataset.nodes[spec.name]

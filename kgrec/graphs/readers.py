@@ -6,6 +6,7 @@ Values stay strings here; :mod:`kgrec.graphs.build` converts and validates them.
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,11 @@ def _decode(path: Path, spec: FileSpec) -> str:
         data = path.read_bytes()
     except FileNotFoundError:
         raise DataError("file not found", file=str(path), field=spec.name) from None
+    except IsADirectoryError:
+        raise DataError("is a directory, not a data file", file=str(path), field=spec.name) from None
+    except OSError as err:
+        what = "symlink loop" if err.errno == errno.ELOOP else f"cannot read: {err.strerror or err}"
+        raise DataError(what, file=str(path), field=spec.name) from None
     if not data.strip():
         raise DataError("file is empty", file=str(path), line=1, field=spec.name)
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import errno
 import os
 from pathlib import Path
 
@@ -35,8 +36,16 @@ def schema_path(name_or_path: str | os.PathLike) -> Path:
     """A path to a YAML file, or the name of a schema in a graphs directory."""
     candidate = Path(name_or_path)
     if candidate.suffix in (".yaml", ".yml") or candidate.is_file():
+        if candidate.is_dir():
+            raise SchemaError("is a directory, not a schema file", file=str(candidate))
         if not candidate.is_file():
-            raise SchemaError("schema file not found", file=str(candidate))
+            loop = False
+            try:
+                candidate.resolve(strict=True)
+            except (OSError, RuntimeError) as err:
+                loop = isinstance(err, RuntimeError) or getattr(err, "errno", None) == errno.ELOOP
+            raise SchemaError("schema file is a symlink loop" if loop else "schema file not found",
+                              file=str(candidate))
         return candidate
     known = list_schemas()
     if str(name_or_path) in known:

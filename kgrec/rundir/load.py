@@ -183,7 +183,11 @@ def load_run(run_dir: str | Path) -> Run:
     cfg = load_config_of(run_dir)
     data = read_json(run_dir / DATA)
     record = read_json(run_dir / RECORD)
-    dataset = load_dataset(run_dir / SCHEMA, data_dir=cfg.data.data_dir)  # the run's own schema copy
+    name = data.get("schema") if isinstance(data, dict) else None
+    if not isinstance(name, str):
+        raise DataError("has no 'schema' name", file=str(run_dir / DATA), field="schema")
+    dataset = load_dataset(run_dir / SCHEMA, data_dir=cfg.data.data_dir, schema_name=name,  # the run's schema copy
+                           allow_outside_paths=bool(data.get("allow_outside_paths", False)))
     split = load_split(run_dir / SPLIT)
     check_data(run_dir, dataset, split, data)
     view, heldout = views(dataset, split)

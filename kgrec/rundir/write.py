@@ -63,7 +63,7 @@ class RunWriter:
     def __exit__(self, *exc: Any) -> None:
         self._atomic.__exit__(*exc)
 
-    def write_static(self, cfg_dict: dict[str, Any], dataset, split) -> None:
+    def write_static(self, cfg_dict: dict[str, Any], dataset, split, *, allow_outside_paths: bool = False) -> None:
         """Files fixed at the start of training: config, schema copy, data hashes, split, id maps."""
         work = self.work
         (work / CONFIG).write_text(dump_yaml(cfg_dict))
@@ -74,7 +74,8 @@ class RunWriter:
                                  "warnings": summary["warnings"], "nodes": summary["nodes"],
                                  "edges": summary["edges"], "interactions": summary["interactions"],
                                  "kg_triples": summary["kg_triples"],
-                                 "linked_item_coverage": summary["linked_item_coverage"]})
+                                 "linked_item_coverage": summary["linked_item_coverage"],
+                                 "allow_outside_paths": bool(allow_outside_paths)})
         split.save(work / SPLIT)
         write_json(work / IDMAPS, {name: table.ids.tolist() for name, table in dataset.nodes.items()})
         write_json(work / VERSIONS, versions())

@@ -111,10 +111,12 @@ def _norm(x: Any) -> Any:
 
 
 def train_run(cfg: RunConfig, run_dir: str | Path, *, overwrite: bool = False, resume: bool = False,
-              progress: bool = True, strict: bool = False, given: dict[str, Any] | None = None) -> Path:
+              progress: bool = True, strict: bool = False, given: dict[str, Any] | None = None,
+              allow_outside_paths: bool = False) -> Path:
     """Train ``cfg`` into ``run_dir`` (atomically, under its lock: ``RUN_DIR.partial`` is
     renamed at the end). With ``resume``, the saved config is used and any option in
-    ``given`` that differs from it is refused."""
+    ``given`` that differs from it is refused. ``allow_outside_paths`` lets the schema name
+    data files outside its data directory (recorded in ``data.json`` for loading the run)."""
     with RunWriter(run_dir, overwrite=overwrite, resume=resume) as writer:
         work = writer.work
         if resume:
@@ -127,12 +129,12 @@ def train_run(cfg: RunConfig, run_dir: str | Path, *, overwrite: bool = False, r
             cfg = saved
         configure_threads(cfg.threads)
         seed_everything(cfg.seed)
-        dataset = load_dataset(cfg.data.name, data_dir=cfg.data.data_dir)
+        dataset = load_dataset(cfg.data.name, data_dir=cfg.data.data_dir, allow_outside_paths=allow_outside_paths)
         report_warnings(dataset, strict=strict)
         split = load_split(work / SPLIT) if resume else make_split(dataset, split_config(cfg))
         view, heldout = views(dataset, split)
         if not resume:
-            writer.write_static(cfg.to_dict(), dataset, split)
+            writer.write_static(cfg.to_dict(), dataset, split, allow_outside_paths=allow_outside_paths)
         if resume and (work / TEXT).is_file():  # the vectors the interrupted run trained with
             item_text, user_text = load_text(work, True)
         else:

@@ -48,7 +48,7 @@ def test_clean_copy_is_valid(tmp_path: Path) -> None:
 
 def test_cases_cover_the_checklist() -> None:
     groups = {c.group.split()[0] for c in CASES}
-    assert groups >= {str(i) for i in range(1, 13)}
+    assert groups >= {str(i) for i in range(1, 17)}
     assert len({c.id for c in CASES}) == len(CASES)
 
 
@@ -63,6 +63,8 @@ def test_error_is_one_clear_line(case: Case, tmp_path: Path) -> None:
     assert r.stderr_lines[-1] == lines[0], "the error is not the last line" + _explain(r)
     assert lines[0].startswith("kgrec: ") and not lines[0].startswith("kgrec: warning:"), _explain(r)
     _assert_names_everything(lines[0], r)
+    if case.max_seconds is not None:
+        assert r.seconds < case.max_seconds, f"took {r.seconds:.1f} s" + _explain(r)
 
 
 @pytest.mark.parametrize("case", [_param(c) for c in WARNINGS])
@@ -98,6 +100,14 @@ def test_debug_shows_traceback(case_id: str, tmp_path: Path) -> None:
     assert r.returncode == bi.EXIT_INTERNAL, _explain(r)  # the exception propagates out of python
     assert "Traceback (most recent call last)" in r.stderr, _explain(r)
     assert f"kgrec.errors.{bi.ERROR_CLASS[case.exit_code]}" in r.stderr_lines[-1], _explain(r)
+
+
+@pytest.mark.parametrize("case_id", ["file-dotdot-path", "file-symlink-escape"])
+def test_outside_paths_allowed_explicitly(case_id: str, tmp_path: Path) -> None:
+    """KGREC_ALLOW_OUTSIDE_PATHS=1 lets a data file lie outside the data directory."""
+    r = run_case(bi.get(case_id), tmp_path, env={"KGREC_ALLOW_OUTSIDE_PATHS": "1"})
+    assert r.returncode == 0 and r.stderr == "", _explain(r)
+    assert "0 warning(s)" in r.stdout, _explain(r)
 
 
 def test_fixtures_untouched(tmp_path: Path) -> None:

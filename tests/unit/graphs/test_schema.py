@@ -88,6 +88,7 @@ def test_new_node_and_relation_type_on_real_data(tmp_path, movielens) -> None:
     raw["nodes"]["occupation"] = {}
     raw["edges"]["works_as"] = {"src": "user", "dst": "occupation", "file": "ml-100k.user",
                                 "columns": {"src": "user_id", "dst": "occupation"}}
+    raw["name"] = "movielens-occupations"  # a schema's name is its file name
     path = tmp_path / "movielens-occupations.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     ds = load_dataset(path, data_dir=movielens.location.directory)
@@ -101,18 +102,19 @@ def test_new_node_and_relation_type_on_real_data(tmp_path, movielens) -> None:
 def test_yaml_round_trip(tmp_path) -> None:
     src = REPO / "graphs" / "movielens-100k.yaml"
     once = load_yaml(src)
-    (tmp_path / "rt.yaml").write_text(dump_yaml(once))
-    again = load_yaml(tmp_path / "rt.yaml")
+    rt = tmp_path / src.name  # the same file name, so the schema's name still matches it
+    rt.write_text(dump_yaml(once))
+    again = load_yaml(rt)
     assert again == once
     def no_lines(schema):
         return {k: replace(v, line=None) for k, v in schema.edges.items()}
 
-    assert no_lines(load_schema(tmp_path / "rt.yaml")) == no_lines(load_schema(src))
-    assert load_schema(tmp_path / "rt.yaml").nodes == load_schema(src).nodes
+    assert no_lines(load_schema(rt)) == no_lines(load_schema(src))
+    assert load_schema(rt).nodes == load_schema(src).nodes
 
 
 def test_schema_errors_name_line_and_field(tmp_path) -> None:
-    bad = tmp_path / "bad.yaml"
+    bad = tmp_path / "tiny.yaml"
     text = (REPO / "tests" / "fixtures" / "tiny.yaml").read_text().replace("    weight_range: [1, 5]",
                                                                          "    wieght_range: [1, 5]")
     bad.write_text(text)
