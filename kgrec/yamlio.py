@@ -177,15 +177,27 @@ def load_yaml(path: str | Path) -> Any:
         loader.dispose()
 
 
+#: characters PyYAML writes raw under ``allow_unicode`` but reads back as line breaks
+_YAML_BREAKS = ("\x85", "\u2028", "\u2029")
+
+
 def dump_yaml(data: Any) -> str:
-    """Dump plain Python data (dicts, lists, scalars) as block YAML, keys in order."""
+    """Dump plain Python data (dicts, lists, scalars) as block YAML, keys in order. Text is
+    written as UTF-8, unless it holds a character YAML treats as a line break (NEL, LS, PS):
+    then everything non-ASCII is escaped, so the text reads back exactly."""
+    texts: list[str] = []
+
     def plain(x: Any) -> Any:
         if isinstance(x, dict):
             return {str(k): plain(v) for k, v in x.items()}
         if isinstance(x, (list, tuple)):
             return [plain(v) for v in x]
+        if isinstance(x, str):
+            texts.append(x)
         return x
-    return yaml.safe_dump(plain(data), sort_keys=False, allow_unicode=True)
+    tree = plain(data)
+    unicode_ok = not any(b in t for t in texts for b in _YAML_BREAKS)
+    return yaml.safe_dump(tree, sort_keys=False, allow_unicode=unicode_ok)
 
 
 def _check(value: Any, tp: Any, where: str, file: str | None, line: int | None) -> Any:

@@ -18,6 +18,9 @@ TRUTH_TOLERANCE = 0.15  # relative error allowed when checking a planted effect
 
 @dataclass
 class FlipCheck:
+    """The counterfactual flip of one sensitive attribute: top-K overlap and score change, and
+    whether the model declares the attribute among its inputs (``model_uses_attribute``)."""
+
     attribute: str
     users: int
     mean_jaccard: float
@@ -57,13 +60,15 @@ def _estimate(df, *, question: str, treatment: str, outcome: str, ctx: AuditCont
 def flip_check(ctx: AuditContext, attribute: str, treated: str) -> FlipCheck:
     """Swap ``treated`` with the attribute's most common other value for every user, rebuild
     the model on the flipped inputs with the trained weights, and compare top-K lists
-    (Jaccard) and scores. A model that does not read the attribute must give Jaccard 1."""
+    (Jaccard) and scores. A model that does not read the attribute must give Jaccard 1.
+    Whether it reads it is what the model declares (``Explainable.sensitive_inputs``; a model
+    without the explanation protocol declares no inputs and is taken to read none)."""
     import copy
 
     import torch
 
     from kgrec.data.view import TrainingView
-    from kgrec.models.base import ModelContext, create_model
+    from kgrec.models.base import Explainable, ModelContext, create_model
     from kgrec.models.ranking import rank
 
     run = ctx.run
@@ -90,7 +95,7 @@ def flip_check(ctx: AuditContext, attribute: str, treated: str) -> FlipCheck:
     with torch.no_grad():
         sample = torch.from_numpy(ctx.users[:256])
         diff = (model.full_scores(sample) - run.model.full_scores(sample)).abs().max()
-    uses = bool(run.config.model.params.get("use_sensitive", False)) and hasattr(run.model, "user_attr")
+    uses = isinstance(run.model, Explainable) and attribute in run.model.sensitive_inputs
     detail = ("the model reads this attribute" if uses else
               "the model is not given sensitive attributes (use_sensitive=false); the flip measures that")
     return FlipCheck(attribute, len(ctx.users), float(jaccard.mean()), float(diff), uses, detail)

@@ -1,10 +1,11 @@
 """Explanations of single recommendations: Integrated Gradients over edge masks (Captum),
 knowledge-graph paths (networkx) and a faithfulness check.
 
-Attribution. For user ``u`` and recommended item ``i`` the model exposes
-``f(m) = score(u, i)`` as a function of multipliers ``m ∈ [0, 1]^M`` on every input edge of
-that score (:mod:`kgrec.models.masks`): ``u``'s training items, ``u``'s friends, ``i``'s KG
-edges per relation path and entity, and the text and attribute channels. Captum's
+Attribution. For user ``u`` and recommended item ``i`` an explainable model
+(:class:`kgrec.models.base.Explainable`) exposes ``f(m) = score(u, i)`` as a function of
+multipliers ``m ∈ [0, 1]^M`` on every input edge of that score (:mod:`kgrec.models.masks`):
+``u``'s training items, ``u``'s friends, ``i``'s KG edges per relation path and entity, and
+the text and attribute channels, as far as the model declares them (``mask_channels``). Captum's
 ``IntegratedGradients`` from the baseline ``m = 0`` to ``m = 1`` gives attributions ``a_j``
 with (completeness) ``Σ_j a_j = f(1) − f(0)`` up to the integration error ``δ``; the number
 of steps doubles (Gauss-Legendre) until ``|δ| ≤ max_delta · |f(1) − f(0)|`` or
@@ -23,11 +24,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from kgrec.models.base import Explainable
+
+#: the attribution kind of each mask channel (the report's labels), and the one label of a scalar channel
+KINDS = {"history": "history", "friends": "friend", "kg": "kg", "item_text": "item_text", "user_text": "user_text",
+         "user_attr": "user_attr"}
+SCALAR_LABELS = {"item_text": "item text", "user_text": "user text", "user_attr": "user attributes"}
+
 
 @dataclass
 class Attribution:
@@ -74,36 +84,36 @@ class MaskedScore:
     history_columns: np.ndarray
 
 
-def masked_score(model: Any, user: int, item: int, names: Callable[[str, int], str]) -> MaskedScore:
-    """The score of ``(user, item)`` as a function of its edge masks (a kgrec model)."""
+def masked_score(model: Explainable, user: int, item: int, names: Callable[[str, int], str]) -> MaskedScore:
+    """The score of ``(user, item)`` as a function of its edge masks: one column per
+    history item, friend and KG edge, and one per text or attribute channel, for the
+    channels the model declares (``model.mask_channels``)."""
     from kgrec.models.masks import EdgeMasks
 
     labels: list[tuple[str, str]] = []
     slices: dict[str, slice] = {}
+    channels = model.mask_channels
+    relations = model.kg_relations() if "kg" in channels else []
 
-    def add(kind: str, entries: list[str]) -> None:
-        slices[kind] = slice(len(labels), len(labels) + len(entries))
-        labels.extend((kind.split(":")[0], e) for e in entries)
+    def add(key: str, kind: str, entries: list[str]) -> None:
+        slices[key] = slice(len(labels), len(labels) + len(entries))
+        labels.extend((kind, e) for e in entries)
 
-    history = model.history_items(user)
-    add("history", [names("item", int(h)) for h in history])
-    if model.social is not None:
-        add("friend", [names("user", int(v)) for v in model.friend_row(user)[0]])
-    for k, path in enumerate(model.paths):
-        add(f"kg:{k}", [f"{path.name} → {names(path.target, int(e))}" for e in model.kg_row(k, item)[0]])
-    if model.item_proj is not None:
-        add("item_text", ["item text"])
-    if model.user_proj is not None:
-        add("user_text", ["user text"])
-    if model.attr_emb is not None:
-        add("user_attr", ["user attributes"])
+    add("history", KINDS["history"], [names("item", int(h)) for h in model.history_items(user)])
+    if "friends" in channels:
+        add("friends", KINDS["friends"], [names("user", int(v)) for v in model.friend_row(user)[0]])
+    for k, rel in enumerate(relations):
+        add(f"kg:{k}", KINDS["kg"], [f"{rel.name} → {names(rel.target, int(e))}" for e in model.kg_row(k, item)[0]])
+    for channel, label in SCALAR_LABELS.items():
+        if channel in channels:
+            add(channel, KINDS[channel], [label])
 
     def build(m: Tensor) -> EdgeMasks:
         get = (lambda key: m[slices[key]] if key in slices else None)
         scalar = (lambda key: m[slices[key]].reshape(()) if key in slices else None)
-        return EdgeMasks(user=user, item=item, history=get("history"), friends=get("friend"),
-                         kg=[get(f"kg:{k}") for k in range(len(model.paths))], item_text=scalar("item_text"),
-                         user_text=scalar("user_text"), user_attr=scalar("user_attr"))
+        return EdgeMasks(user=user, item=item, history=get("history"), friends=get("friends"),
+                         kg=[get(f"kg:{k}") for k in range(len(relations))],
+                         **{channel: scalar(channel) for channel in SCALAR_LABELS})
 
     def forward(batch: Tensor) -> Tensor:
         out = []

@@ -7,17 +7,25 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from kgrec.audit.context import AuditContext
 
+if TYPE_CHECKING:
+    from kgrec.models.base import KGRelation
+
 
 @dataclass
 class ExplainResults:
+    """What the explanations found. ``supported`` is False (with a ``note``) for a model that
+    does not declare the explanation protocol; ``relations`` are its KG relation paths with
+    their learned weights (the transparency section's table)."""
+
     supported: bool
     explanations: list[Any] = field(default_factory=list)  # kgrec.audit.explain.Explanation
+    relations: list[KGRelation] = field(default_factory=list)
     importance: dict[str, float] = field(default_factory=dict)  # share of Σ|attribution| by kind
     max_relative_delta: float = float("nan")
     faithfulness_rate: float = float("nan")
@@ -37,11 +45,13 @@ def run_explanations(ctx: AuditContext, *, progress: bool = True) -> ExplainResu
         path_sentences,
         summarize,
     )
+    from kgrec.models.base import Explainable
 
     model, plan = ctx.run.model, ctx.plan.explanations
-    if not hasattr(model, "history_items"):
+    if not isinstance(model, Explainable):
         return ExplainResults(False, note=f"model '{ctx.run.config.model.name}' exposes no edge masks; "
-                                          "explanations need the kgrec model")
+                                          "explanations need a model that declares the explanation "
+                                          "protocol (kgrec.models.base.Explainable), such as kgrec")
     t0 = time.perf_counter()
     rng = np.random.default_rng(ctx.plan.seeds[0])
     eligible = np.flatnonzero([len(model.history_items(int(u))) > plan.faithfulness_k for u in ctx.users])
@@ -65,7 +75,7 @@ def run_explanations(ctx: AuditContext, *, progress: bool = True) -> ExplainResu
             n_steps=steps, attributions=attributions, by_kind=by_kind,
             paths=path_sentences(graph, model.history_items(user), item, item_type, ctx.name),
             top_drop=top, random_drop=rand))
-    res = ExplainResults(True, out)
+    res = ExplainResults(True, out, relations=model.kg_relations())
     if out:
         totals: dict[str, float] = {}
         for e in out:

@@ -46,7 +46,8 @@ broken by lower item id, clamped to ``[1, I-1]``; ``tail`` = the rest) and one p
 ``long_tail_coverage`` the share of tail items recommended at least once; both are global
 and repeated in every result.
 
-**Gates** (:func:`gate`): ``value op threshold`` with ``op`` in ``>=``/``<=``; a NaN value fails.
+**Gates** (:func:`gate`): the audit's one gate type (:mod:`kgrec.audit.gates`), ``value op
+threshold`` with ``op`` in ``>=``/``<=``; a NaN value fails.
 """
 
 from __future__ import annotations
@@ -62,12 +63,13 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from kgrec.audit.gates import BOUNDS, Gate, GateSpec
 from kgrec.errors import DataError, SchemaError
 from kgrec.metrics.beyond import gini_exposure
 from kgrec.metrics.inputs import canonical_relevant, check_topk
 
 POSITION_WEIGHTINGS = ("log", "uniform")
-GATE_OPS = (">=", "<=")
+GATE_OPS = tuple(BOUNDS.values())  # the operators a plan can state: (">=", "<=")
 NAN = float("nan")
 
 
@@ -366,31 +368,18 @@ def exposure_fairness(*, topk: np.ndarray, relevant: sp.csr_matrix, item_counts:
 
 
 # ----------------------------------------------------------------------------- gates
-@dataclass
-class Gate:
-    """A pass/fail check ``value op threshold``."""
-
-    name: str
-    value: float
-    threshold: float
-    op: str
-    passed: bool
-    detail: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 def gate(name: str, value: float, *, threshold: float, op: str, detail: str = "") -> Gate:
-    """``Gate`` with ``passed = value >= threshold`` (``op=">="``) or ``value <= threshold``
-    (``op="<="``), boundary included. A NaN value fails, with the reason appended to ``detail``."""
+    """The audit's :class:`~kgrec.audit.gates.Gate` with ``passed = value >= threshold``
+    (``op=">="``) or ``value <= threshold`` (``op="<="``), boundary included, evaluated by
+    its :class:`~kgrec.audit.gates.GateSpec`. A NaN value fails, with the reason appended to
+    ``detail``; another operator or a NaN threshold is a :class:`SchemaError`."""
     if op not in GATE_OPS:
         raise SchemaError(f"gate op must be one of {GATE_OPS}, got {op!r}", field="op")
-    t = float(threshold)
-    if math.isnan(t):
-        raise SchemaError("gate threshold must be a number, got NaN", field="threshold")
-    v = float(value)
-    if math.isnan(v):
+    try:
+        spec = GateSpec(op, threshold)
+    except ValueError as err:
+        raise SchemaError(str(err), field="threshold") from None
+    if math.isnan(float(value)):
         why = "value is NaN (not computable, e.g. fewer than two groups large enough to compare)"
-        return Gate(name, v, t, op, False, f"{detail}; {why}" if detail else why)
-    return Gate(name, v, t, op, bool(v >= t if op == ">=" else v <= t), detail)
+        detail = f"{detail}; {why}" if detail else why
+    return spec.evaluate(name=name, value=value, detail=detail)

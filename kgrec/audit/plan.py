@@ -5,7 +5,9 @@ confounders, the explanation sample and the seeds. Unknown keys and wrong types 
 errors naming the plan file, line and field; attributes are checked against the run's
 schema when the audit starts (:func:`check_against`).
 
-Gates (``thresholds``), each ``{min: x}`` or ``{max: x}``:
+Gates (``thresholds``), each ``{min: x}`` or ``{max: x}``, loaded as the audit's one gate
+type, :class:`kgrec.audit.gates.GateSpec` (``>= x`` or ``<= x``), which the checks evaluate
+into the report's gates:
 
 - ``user_ratio``: the min/max ratio of per-user NDCG@K and Recall@K over the groups of each
   sensitive attribute (and their intersections): the "0.8 rule" by default;
@@ -24,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kgrec.audit.gates import GateSpec
 from kgrec.errors import SchemaError
 from kgrec.yamlio import build_dataclass, load_yaml
 
@@ -32,22 +35,11 @@ GATES = ("user_ratio", "exposure_ratio", "gini", "long_tail_coverage", "refutati
 
 
 @dataclass
-class Threshold:
+class _Bounds:
+    """The YAML shape of one threshold, ``{min: x}`` or ``{max: x}`` (read into a GateSpec)."""
+
     min: float | None = None
     max: float | None = None
-
-    def check(self, value: float) -> bool:
-        if value != value:  # NaN never passes
-            return False
-        return (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
-
-    @property
-    def op(self) -> str:
-        return ">=" if self.min is not None else "<="
-
-    @property
-    def value(self) -> float:
-        return float(self.min if self.min is not None else self.max)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -90,13 +82,16 @@ class AuditPlan:
     head_share: float = 0.2
     n_boot: int = 200
     refutation_simulations: int = 20
-    thresholds: dict[str, Threshold] = field(default_factory=dict)
+    thresholds: dict[str, GateSpec] = field(default_factory=dict)
     causal: list[CausalQuestion] = field(default_factory=list)
     explanations: ExplanationPlan = field(default_factory=ExplanationPlan)
     path: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The plan as plain data, thresholds in the plan's ``{min, max}`` form."""
+        out = asdict(self)
+        out["thresholds"] = {key: spec.to_dict() for key, spec in self.thresholds.items()}
+        return out
 
 
 def load_plan(path: str | Path) -> AuditPlan:
@@ -124,10 +119,11 @@ def load_plan(path: str | Path) -> AuditPlan:
             raise SchemaError(f"unknown gate '{key}'" + (f" (did you mean '{hint[0]}'?)" if hint else
                                                          f" (known: {', '.join(GATES)})"),
                               file=file, line=line, field=f"thresholds.{key}")
-        t = build_dataclass(Threshold, spec, f"thresholds.{key}", file)
-        if (t.min is None) == (t.max is None):
-            raise SchemaError("give exactly one of min or max", file=file, line=line, field=f"thresholds.{key}")
-        plan.thresholds[key] = t
+        bounds = build_dataclass(_Bounds, spec, f"thresholds.{key}", file)
+        try:
+            plan.thresholds[key] = GateSpec.from_bounds(min=bounds.min, max=bounds.max)
+        except ValueError as err:
+            raise SchemaError(str(err), file=file, line=line, field=f"thresholds.{key}") from None
     for i, q in enumerate(plan.causal):
         where = f"causal[{i}]"
         if q.kind not in QUESTION_KINDS:

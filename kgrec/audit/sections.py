@@ -24,11 +24,11 @@ def _f(x: Any, nd: int = 4) -> Any:
 
 
 def make_gate(ctx: AuditContext, key: str, name: str, value: float, section: str, detail: str = "") -> Gate | None:
-    t = ctx.plan.thresholds.get(key)
-    if t is None:
+    """The plan's gate ``key`` evaluated on ``value`` (None when the plan does not set it)."""
+    spec = ctx.plan.thresholds.get(key)
+    if spec is None:
         return None
-    return Gate(name=name, value=float(value), threshold=t.value, op=t.op, passed=t.check(float(value)),
-                detail=detail, section=section)
+    return spec.evaluate(name=name, value=value, detail=detail, section=section)
 
 
 def _gates(*gates: Gate | None) -> list[Gate]:
@@ -191,16 +191,12 @@ def explanations_section(ctx: AuditContext, res: ExplainResults) -> tuple[Sectio
                  bar_with_ci(labels, [res.importance[k] for k in labels], [res.importance[k] for k in labels],
                              [res.importance[k] for k in labels], title="Share of total |attribution|",
                              xlabel="share"), "bar chart of signal importance")
-    model = ctx.run.model
     para = ["Which signals drive recommendations, measured as each signal's share of the total absolute "
             "attribution over the explained recommendations:"]
     para += [f"{KIND_WORDS.get(k, k)}: {res.importance[k]:.0%}" for k in labels]
-    relation_rows = []
-    if getattr(model, "paths", None):
-        import torch
-
-        att = torch.softmax(model.rel_logit.detach(), 0).tolist()
-        relation_rows = [[p.name, p.target, round(a, 4)] for p, a in zip(model.paths, att)]
+    # res.supported: the model is Explainable (kgrec.models.base), so it declares its KG relations
+    relation_rows = [[r.name, r.target, round(r.weight, 4) if r.weight is not None else None]
+                     for r in res.relations]
     para.append("Scores are inner products of a user vector and an item vector: a graph neural network over "
                 "interactions, the knowledge graph, social ties and text, plus an item-to-item term learned in "
                 "closed form from co-interactions. Sensitive attributes are not inputs unless the run says so "

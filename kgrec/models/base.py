@@ -11,6 +11,11 @@ Because scoring is an inner product, top-K over all items is a single GEMM, and 
 evaluation, audit and serving rely on this protocol alone. Closed-form models (MostPop,
 ItemKNN, EASE) set ``trainable = False`` and implement :meth:`Recommender.fit`.
 A new model is one file plus ``@register("name")``.
+
+Models that explain themselves also declare the second protocol, :class:`Explainable`
+(``class M(Recommender, Explainable)``): the inputs of one score as maskable edges and
+channels. The audit checks ``isinstance(model, Explainable)`` and reads a model through
+these two protocols alone.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from kgrec.models.debias import Objective
 if TYPE_CHECKING:
     from kgrec.data.view import TrainingView
     from kgrec.graphs.dataset import GraphDataset
+    from kgrec.models.masks import Channel, EdgeMasks
 
 
 @dataclass
@@ -120,6 +126,72 @@ class Recommender(nn.Module, abc.ABC):
     def full_scores(self, users: Tensor) -> Tensor:
         u, i = self.embed()
         return u[users] @ i.T
+
+
+@dataclass(frozen=True)
+class KGRelation:
+    """One knowledge-graph relation path an :class:`Explainable` model reads: its ``name``
+    (the schema's relation, or two of them for a two-hop path), the node type it reaches
+    (``target``) and its learned share of the model's KG signal (``weight``, summing to 1
+    over the paths; None for a model that learns no such weight)."""
+
+    name: str
+    target: str
+    weight: float | None = None
+
+
+class Explainable(abc.ABC):
+    """The explanation protocol: the score of one (user, item) pair as a differentiable
+    function of multipliers on the inputs that feed it (:mod:`kgrec.models.masks`).
+
+    A model declares it by inheriting it next to :class:`Recommender`; the audit checks
+    ``isinstance(model, Explainable)`` and uses nothing else of the model but the members
+    below and the :class:`Recommender` contract.
+
+    - :attr:`mask_channels`: the channels :meth:`pair_score` can mask, in the order of
+      :data:`kgrec.models.masks.CHANNELS` (always ``"history"``);
+    - :meth:`kg_relations`: the KG relation paths, indexed like ``EdgeMasks.kg`` and the
+      ``k`` of :meth:`kg_row` (empty without the ``"kg"`` channel);
+    - :attr:`sensitive_inputs`: the sensitive user attributes (schema feature names) the
+      model reads as inputs (empty: it reads none);
+    - :meth:`history_items`, :meth:`friend_row`, :meth:`kg_row`: the edges that the entries of
+      the ``history``, ``friends`` and ``kg[k]`` masks stand for, in mask order;
+    - :meth:`pair_score`: the score with the masks applied. All-one masks (or ``None``)
+      give the trained score ``embed()[0][user] · embed()[1][item]``; all zeros is the
+      "nothing known" baseline.
+    """
+
+    @property
+    @abc.abstractmethod
+    def mask_channels(self) -> tuple[Channel, ...]:
+        """The maskable channels this model has (a subset of ``masks.CHANNELS``, in order)."""
+
+    @property
+    @abc.abstractmethod
+    def sensitive_inputs(self) -> frozenset[str]:
+        """Sensitive user attributes among the model's inputs (empty when it reads none)."""
+
+    @abc.abstractmethod
+    def kg_relations(self) -> list[KGRelation]:
+        """The KG relation paths, in mask order (``EdgeMasks.kg[k]`` masks ``kg_row(k, ·)``)."""
+
+    @abc.abstractmethod
+    def history_items(self, user: int) -> np.ndarray:
+        """The user's training items, ascending, int64 [H] (the ``history`` mask's order)."""
+
+    @abc.abstractmethod
+    def friend_row(self, user: int) -> tuple[Tensor, Tensor]:
+        """The user's social ties: (friend indices int64 [F], weights float32 [F]); only
+        called when ``"friends"`` is a mask channel."""
+
+    @abc.abstractmethod
+    def kg_row(self, k: int, item: int) -> tuple[Tensor, Tensor]:
+        """The item's edges along relation path ``k``: (target node indices int64 [E_k],
+        weights float32 [E_k])."""
+
+    @abc.abstractmethod
+    def pair_score(self, user: int, item: int, masks: EdgeMasks | None = None) -> Tensor:
+        """The 0-d score of ``(user, item)`` with ``masks`` applied (differentiable in them)."""
 
 
 def l2_reg(*tensors: Tensor) -> Tensor:

@@ -39,9 +39,9 @@ import torch
 from torch import Tensor, nn
 
 from kgrec.data.features import attribute_matrix
-from kgrec.models.base import Batch, ModelContext, Recommender, l2_reg, register
+from kgrec.models.base import Batch, Explainable, KGRelation, ModelContext, Recommender, l2_reg, register
 from kgrec.models.debias import popularity_share
-from kgrec.models.masks import EdgeMasks, masked_propagate, replace_row, scale_row
+from kgrec.models.masks import CHANNELS, Channel, EdgeMasks, masked_propagate, replace_row, scale_row
 from kgrec.models.propagation import (
     SparseOperator,
     propagate,
@@ -106,8 +106,9 @@ class ContentRegression:
 
 
 @register("kgrec")
-class KGRec(Recommender):
-    """See the module docstring.
+class KGRec(Recommender, Explainable):
+    """See the module docstring. Explainable (:class:`~kgrec.models.base.Explainable`):
+    every channel it has can be masked for one score.
 
     Args:
         dim: embedding size (default 64).
@@ -171,6 +172,11 @@ class KGRec(Recommender):
             self.user_proj = nn.Linear(self.user_text.shape[1], dim)
         # user attributes and the social graph
         attrs = attribute_matrix(ds, ds.schema.user_type, include_sensitive=use_sensitive)
+        user_spec = ds.schema.nodes[ds.schema.user_type]
+        self._sensitive_inputs = frozenset(  # the sensitive features attribute_matrix encodes
+            name for name, f in user_spec.features.items()
+            if use_sensitive and name in user_spec.sensitive
+            and (f.type in ("categorical", "multicategorical") or (f.type == "numeric" and f.bins)))
         self.attr_emb = None
         if attrs is not None:
             dense = attrs.toarray().astype(np.float32)
@@ -299,7 +305,23 @@ class KGRec(Recommender):
         hist = torch.from_numpy(self.history_items(user))
         return row.index_copy(0, hist, row[hist] * masks.history)
 
-    # the inputs of one score, for explanations (kgrec.models.masks)
+    # the explanation protocol (kgrec.models.base.Explainable; masks: kgrec.models.masks)
+    @property
+    def mask_channels(self) -> tuple[Channel, ...]:
+        present = {"history": True, "friends": self.social is not None, "kg": bool(self.paths),
+                   "item_text": self.item_proj is not None, "user_text": self.user_proj is not None,
+                   "user_attr": self.attr_emb is not None}
+        return tuple(c for c in CHANNELS if present[c])
+
+    @property
+    def sensitive_inputs(self) -> frozenset[str]:
+        return self._sensitive_inputs
+
+    def kg_relations(self) -> list[KGRelation]:
+        """The relation paths with their learned attention ``softmax(a)_r``."""
+        weights = torch.softmax(self.rel_logit.detach(), 0).tolist() if self.paths else []
+        return [KGRelation(p.name, p.target, w) for p, w in zip(self.paths, weights)]
+
     def history_items(self, user: int) -> np.ndarray:
         return self.train_sp.indices[self.train_sp.indptr[user]: self.train_sp.indptr[user + 1]].astype(np.int64)
 

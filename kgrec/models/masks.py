@@ -15,11 +15,17 @@ trained and ``m = 0`` drops the edge's messages in both directions.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 from torch import Tensor
 
 from kgrec.models.propagation import SparseMatmul
+
+
+Channel = Literal["history", "friends", "kg", "item_text", "user_text", "user_attr"]
+#: every maskable channel, named as the :class:`EdgeMasks` field that masks it
+CHANNELS: tuple[Channel, ...] = ("history", "friends", "kg", "item_text", "user_text", "user_attr")
 
 
 @dataclass
@@ -28,7 +34,9 @@ class EdgeMasks:
 
     ``history`` [H] follows the user's training items in ascending item order, ``friends``
     [F] the user's social row, ``kg[k]`` [E_k] the item's row of relation path ``k``; the
-    text and attribute entries are scalars (0-d tensors)."""
+    text and attribute entries are scalars (0-d tensors). Each field is a channel of
+    :data:`CHANNELS`; a model masks only the channels it declares
+    (:attr:`kgrec.models.base.Explainable.mask_channels`)."""
 
     user: int
     item: int

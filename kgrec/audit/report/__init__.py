@@ -16,13 +16,14 @@ from kgrec.audit.report.browser import BrowserCheck, check_html, find_chromium
 from kgrec.audit.report.html import to_html, write_html
 from kgrec.audit.report.jsonout import to_json, write_json
 from kgrec.audit.report.markdown import to_markdown, write_markdown
-from kgrec.audit.report.model import SCHEMA_VERSION, Figure, Gate, Report, Section, Table
+from kgrec.audit.report.model import SCHEMA_VERSION, Figure, Gate, GateSpec, Report, Section, Table
 
 __all__ = [
     "SCHEMA_VERSION",
     "BrowserCheck",
     "Figure",
     "Gate",
+    "GateSpec",
     "Report",
     "Section",
     "Table",

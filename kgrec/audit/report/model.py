@@ -6,58 +6,24 @@ Checks never format output themselves: each produces a :class:`Section` (text pa
 :mod:`~kgrec.audit.report.markdown` and :mod:`~kgrec.audit.report.jsonout` turn a
 :class:`Report` into ``report.html``, ``report.md`` and ``report.json``.
 
-A gate compares a measured ``value`` with a ``threshold`` by ``op`` (one of ``>=``, ``<=``,
-``>``, ``<``, ``==``); ``passed`` is stored as given (use :meth:`Gate.evaluate` to compute
-it). A NaN value never passes. A report passes when every gate in every section and
-subsection passes (a report without gates passes vacuously).
+Gates are the audit's one gate type, :class:`kgrec.audit.gates.Gate` (re-exported here): a
+measured ``value`` against a ``threshold`` by ``op`` (one of ``>=``, ``<=``, ``>``, ``<``,
+``==``), built by :meth:`GateSpec.evaluate <kgrec.audit.gates.GateSpec.evaluate>` or
+:meth:`Gate.evaluate`; a NaN value never passes. A report passes when every gate in every
+section and subsection passes (a report without gates passes vacuously).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from kgrec.audit.gates import OPS, Gate, GateSpec, compare
+
+__all__ = ["OPS", "SCHEMA_VERSION", "Figure", "Gate", "GateSpec", "Report", "Section", "Table", "compare"]
+
 SCHEMA_VERSION = "1.0"
-OPS = (">=", "<=", ">", "<", "==")
-
-
-def compare(value: float, op: str, threshold: float) -> bool:
-    """``value op threshold``; NaN (value or threshold) is never a pass."""
-    if op not in OPS:
-        raise ValueError(f"unknown gate operator {op!r}; expected one of {', '.join(OPS)}")
-    value, threshold = float(value), float(threshold)
-    if math.isnan(value) or math.isnan(threshold):
-        return False
-    return {">=": value >= threshold, "<=": value <= threshold, ">": value > threshold,
-            "<": value < threshold, "==": value == threshold}[op]
-
-
-@dataclass
-class Gate:
-    """One pass/fail criterion: ``passed == (value op threshold)`` for a gate built with
-    :meth:`evaluate`. ``section`` is the key of the section it belongs to (filled in by
-    :meth:`Report.gates` when left empty)."""
-
-    name: str
-    value: float
-    threshold: float
-    op: str
-    passed: bool
-    detail: str = ""
-    section: str = ""
-
-    def __post_init__(self) -> None:
-        if self.op not in OPS:
-            raise ValueError(f"gate {self.name!r}: unknown operator {self.op!r}; expected one of {', '.join(OPS)}")
-
-    @classmethod
-    def evaluate(cls, *, name: str, value: float, threshold: float, op: str, detail: str = "",
-                 section: str = "") -> Gate:
-        """A gate whose ``passed`` is computed as ``value op threshold`` (NaN fails)."""
-        return cls(name=name, value=float(value), threshold=float(threshold), op=op,
-                   passed=compare(value, op, threshold), detail=detail, section=section)
 
 
 @dataclass
