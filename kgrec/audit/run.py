@@ -32,7 +32,11 @@ class AuditOutcome:
 def plan_dirs() -> list[Path]:
     """``$KGREC_AUDIT_DIR``, then ``./audit``, then the repository's ``audit/``."""
     dirs = [Path(os.environ["KGREC_AUDIT_DIR"]).expanduser()] if os.environ.get("KGREC_AUDIT_DIR") else []
-    return dirs + [Path.cwd() / "audit", Path(__file__).resolve().parents[2] / "audit"]
+    out: list[Path] = []
+    for d in dirs + [Path.cwd() / "audit", Path(__file__).resolve().parents[2] / "audit"]:
+        if d.resolve() not in [o.resolve() for o in out]:
+            out.append(d)
+    return out
 
 
 def default_plan(data_name: str) -> Path:
