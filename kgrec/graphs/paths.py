@@ -51,7 +51,8 @@ def lexical_escape(name: str) -> str | None:
 
 
 def outside_hint() -> str:
-    return f"data files must stay inside the data directory (set {ALLOW_ENV}=1 to allow it)"
+    return ("data files must stay inside the data directory "
+            f"(pass --allow-outside-paths or set {ALLOW_ENV}=1 to allow it)")
 
 
 def checked_file(directory: Path, name: str, *, schema_file: str, line: int | None, origin: str,

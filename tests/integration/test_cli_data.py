@@ -121,3 +121,20 @@ def test_info_synthetic_generates_into_cache_with_truth(tmp_path) -> None:
     assert bad.returncode == 3 and "n_users" in bad.stderr and "Traceback" not in bad.stderr
     typo = kgrec("data", "info", "synthetic", "--param", "n_user=500", env=env)
     assert typo.returncode == 3 and "unknown synthetic parameter 'n_user'" in typo.stderr
+
+
+def test_allow_outside_paths_option(tiny_copy, tmp_path) -> None:
+    """A data file that leads out of the data directory is refused (exit 3) unless the
+    option allows it."""
+    schema, data = tiny_copy
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (data / "kg.tsv").rename(elsewhere / "kg.tsv")
+    (data / "kg.tsv").symlink_to(elsewhere / "kg.tsv")
+    env = {k: v for k, v in os.environ.items() if k != "KGREC_ALLOW_OUTSIDE_PATHS"}
+    refused = subprocess.run([sys.executable, "-m", "kgrec", "data", "validate", str(schema), "--data-dir", str(data)],
+                             capture_output=True, text=True, env=env, check=False)
+    assert refused.returncode == 3 and "--allow-outside-paths" in refused.stderr, refused.stderr
+    allowed = subprocess.run([sys.executable, "-m", "kgrec", "data", "validate", str(schema), "--data-dir", str(data),
+                              "--allow-outside-paths"], capture_output=True, text=True, env=env, check=False)
+    assert allowed.returncode == 0, allowed.stderr
