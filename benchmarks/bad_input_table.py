@@ -4,7 +4,7 @@
 
 Runs every case of ``tests/integration/bad_inputs.py`` through ``python -m kgrec`` on a
 corrupted copy of the tiny fixture in a temporary directory (``$TMP`` in the table), and
-prints the command, the exit code and the first line of stderr (followed by `` … `` and the
+prints the command, the exit code, the wall time of the subprocess and the first line of stderr (followed by `` … `` and the
 last line when a failing run printed more: warnings, progress or a traceback come first).
 Warning cases also get a ``--strict`` row. An exit code that differs from the expected one
 is flagged; cases marked as known bugs in ``bad_inputs.py`` say so. Must run in < 60 s
@@ -41,7 +41,7 @@ def row(name: str, r: Result, expected: int) -> str:
     message = lines[0] if lines else "(nothing on stderr)"
     if r.returncode != 0 and len(lines) > 1:  # the error (or the exception) comes last
         message += f" … {lines[-1]}"
-    return f"| {cell(name)} | `{cell(r.command())}` | {code} | {cell(message)} |"
+    return f"| {cell(name)} | `{cell(r.command())}` | {code} | {r.seconds:.2f} | {cell(message)} |"
 
 
 def _run(c: Case, after: tuple[str, ...]) -> Result:
@@ -51,8 +51,8 @@ def _run(c: Case, after: tuple[str, ...]) -> Result:
 
 def main() -> int:
     start = time.perf_counter()
-    print("| case | command | exit code | message (stderr first line) |")
-    print("|---|---|---|---|")
+    print("| case | command | exit code | seconds (whole process) | message (stderr first line) |")
+    print("|---|---|---|---|---|")
     runs = [r for c in CASES for r in [(c, c.id, (), c.exit_code)]
             + ([(c, f"{c.id} --strict", ("--strict",), EXIT_STRICT)] if c.warning else [])]
     with ThreadPoolExecutor(WORKERS) as pool:  # each run is a subprocess; map keeps the order
