@@ -212,7 +212,26 @@ def _closed_pipe(tmp: Path, env: dict[str, str], finished: Path) -> Outcome:
     return Outcome(["kgrec", "evaluate", str(finished), "|", "head"], code, err, time.perf_counter() - t0)
 
 
+def _config(args: list[str], yaml_text: str | None = None) -> Runner:
+    """A run config value out of range: refused before anything is loaded."""
+    def run(tmp: Path, env: dict[str, str], finished: Path) -> Outcome:
+        extra = list(args)
+        if yaml_text is not None:
+            (tmp / "bad.yaml").write_text(yaml_text)
+            extra = ["-c", str(tmp / "bad.yaml"), *extra]
+        out = kgrec(["train", *extra, "-o", str(tmp / "x")], env)
+        out.facts = {"run_left": (tmp / "x").exists(), "partial_left": (tmp / "x.partial").exists()}
+        return out
+    return run
+
+
 CASES: list[Case] = [
+    Case("config: batch size 0 (--set)", 3, ("--set", "field 'train.batch_size'", "must be a positive integer"),
+         _config(["--set", "train.batch_size=0"])),
+    Case("config: metric name (YAML file, line)", 3, ("bad.yaml:3", "field 'train.metric'"),
+         _config([], "seed: 1\ntrain:\n  metric: NDCG@10\n")),
+    Case("config: split ratios not summing to 1", 3, ("field 'data.split.ratios'",),
+         _config(["--set", "data.split.ratios=[0.8, 0.1, 0.2]"])),
     Case("second writer into a run being trained", 10, ("is being written by pid", "busy.lock"),
          _second_writer(["--overwrite"])),
     Case("--resume of a run being trained", 10, ("is being written by pid",), _second_writer(["--resume"])),

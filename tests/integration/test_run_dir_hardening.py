@@ -50,7 +50,7 @@ def test_case(case: Case, tmp_path, env, finished) -> None:
         assert facts == {"lock_left": False, "finished": True}
     if case.id.startswith("training stopped"):
         assert facts["stop_reason"] == "max_seconds" and facts["epochs_run"] < 500
-    if case.id.startswith("train --strict"):
+    if case.id.startswith(("train --strict", "config:")):
         assert not facts["run_left"]
     if case.id.startswith("--threads"):
         assert facts["torch_threads"] == 2
