@@ -232,6 +232,9 @@ def create_model(name: str, ctx: ModelContext, params: dict[str, Any] | None = N
     sig = inspect.signature(cls.__init__)
     for key, value in params.items():
         default = sig.parameters[key].default
+        optional = "None" in str(sig.parameters[key].annotation)
+        if value is None and optional:
+            continue
         if isinstance(default, bool) or default is None or isinstance(value, bool):
             ok = default is None or isinstance(value, type(default))
         elif isinstance(default, (int, float)):

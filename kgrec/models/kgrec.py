@@ -15,10 +15,13 @@ Ego representations (d = ``dim``):
   where ``x_u`` holds the non-sensitive attributes (sensitive ones only if asked).
 
 LightGCN propagation over the training user-item graph turns ``h`` into ``z``. The
-closed-form item-item component (EASE with KG and text side information, which gives
-cold items non-zero weights) adds ``X_u · B_{:, i}``; its blend weight ``α`` is chosen on
-validation NDCG@10 after training. Both terms are inner products, so the final vectors are
-``[α z_u ; X_u]`` and ``[z_i ; B_{:, i}]`` and top-K is one matrix product.
+item-item component adds ``X_u · B_{:, i}`` with ``B = A Aᵀ − I`` of rank ``item_item_dim``
+(ELSA, trained after the GNN and early-stopped on validation; for unseen items the score is
+``(X_u A) · A_i``), or, with ``item_item_dim=None``, EASE with KG and text side information
+in closed form. Its blend weight ``α`` is chosen on validation NDCG@10 after training. Both
+terms are inner products, so the final vectors are ``[α z_u ; X_u A]`` and ``[z_i ; A_i]``
+(``dim + item_item_dim`` dimensions; EASE: ``[α z_u ; X_u]`` and ``[z_i ; B_{:, i}]``) and
+top-K is one matrix product.
 
 Cold start. An item without training interactions gets the final vector ``c · M Y_w``:
 kernel ridge regression (cosine kernels of text and KG rows) of the warm items' final
@@ -30,15 +33,14 @@ term, the mean history of their friends.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg
 import scipy.sparse as sp
 import torch
 from torch import Tensor, nn
 
 from kgrec.data.features import attribute_matrix
+from kgrec.models.cold_start import ContentRegression
 from kgrec.models.base import Batch, Explainable, KGRelation, ModelContext, Recommender, l2_reg, register
 from kgrec.models.debias import popularity_share
 from kgrec.models.masks import CHANNELS, Channel, EdgeMasks, masked_propagate, replace_row, scale_row
@@ -56,55 +58,6 @@ from kgrec.models.side import (
 BLEND_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 
 
-@dataclass
-class ContentRegression:
-    """Kernel ridge regression from item content to the warm items' final vectors.
-
-    ``cold_map`` [C, W] is ``K_cw (K_ww + λI)⁻¹`` (``K``: the sum over content blocks of
-    cosine kernels), so the cold items' vectors are ``cold_map @ Y_w``. ``loo_rows`` [S] (a
-    sample of warm positions), ``loo_cols = P[:, S]`` and ``loo_diag = P_SS`` with
-    ``P = (K_ww + λI)⁻¹`` give the leave-one-out predictions ``ŷ_i = y_i − (P Y)_i / P_ii``
-    used to calibrate the scale of the regressed vectors."""
-
-    cold_map: np.ndarray
-    loo_rows: np.ndarray
-    loo_cols: np.ndarray
-    loo_diag: np.ndarray
-
-    @classmethod
-    def fit(cls, content: list[np.ndarray | sp.spmatrix], warm: np.ndarray, reg: float,
-            sample: int = 1000, seed: int = 0) -> ContentRegression:
-        cold, warm_idx = np.flatnonzero(~warm), np.flatnonzero(warm)
-        if not len(cold) or not len(warm_idx) or not content or reg <= 0:
-            return cls(np.zeros((0, len(warm_idx))), np.zeros(0, np.int64), np.zeros((len(warm_idx), 0)), np.zeros(0))
-        rows = np.concatenate([warm_idx, cold])
-        kernel = np.zeros((len(rows), len(warm_idx)))
-        for f in content:
-            f = sp.csr_matrix(f, dtype=np.float64)
-            f = sp.csr_matrix(sp.diags(1.0 / np.maximum(sp.linalg.norm(f, axis=1), 1e-12)) @ f)
-            kernel += np.asarray((f[rows] @ f[warm_idx].T).todense())
-        k_ww, k_cw = kernel[: len(warm_idx)], kernel[len(warm_idx):]
-        k_ww[np.diag_indices_from(k_ww)] += reg
-        factor = scipy.linalg.cho_factor(k_ww, overwrite_a=True)
-        loo_rows = np.sort(np.random.default_rng(seed).permutation(len(warm_idx))[:sample])
-        unit = np.zeros((len(warm_idx), len(loo_rows)))
-        unit[loo_rows, np.arange(len(loo_rows))] = 1.0
-        loo_cols = scipy.linalg.cho_solve(factor, unit)
-        cold_map = scipy.linalg.cho_solve(factor, k_cw.T).T  # K_ww is symmetric
-        return cls(cold_map, loo_rows, loo_cols, loo_cols[loo_rows, np.arange(len(loo_rows))])
-
-    def calibration(self, users: Tensor, warm_items: Tensor) -> float:
-        """Least-squares scale ``c`` of true on leave-one-out predicted scores, ``s ≈ c ŝ``
-        over the sampled warm items and the given user vectors (so ``c · cold_map @ Y_w``
-        estimates a cold item's expected score)."""
-        y = warm_items.double()
-        cols = torch.from_numpy(self.loo_cols)
-        rows = torch.from_numpy(self.loo_rows)
-        pred = y[rows] - (cols.T @ y) / torch.from_numpy(self.loo_diag).unsqueeze(1)
-        true_s, pred_s = users.double() @ y[rows].T, users.double() @ pred.T
-        return float((true_s * pred_s).sum() / (pred_s * pred_s).sum().clamp_min(1e-12))
-
-
 @register("kgrec")
 class KGRec(Recommender, Explainable):
     """See the module docstring. Explainable (:class:`~kgrec.models.base.Explainable`):
@@ -118,8 +71,13 @@ class KGRec(Recommender, Explainable):
         use_kg, use_social, use_text: switch the side signals (for ablations).
         use_sensitive: also feed sensitive user attributes (default False).
         max_paths: most KG relation paths kept, by edge count (default 8).
-        item_item: add the EASE-with-side-information term (default True).
-        item_item_reg: its λ (default 300).
+        item_item: add the item-item term (default True).
+        item_item_dim: the rank of the item-item term, trained as the low-rank ELSA
+            autoencoder (:mod:`kgrec.models.lowrank`; default 192, so the final vectors have
+            ``dim + 192 = 256`` dimensions whatever the catalogue size); ``None`` fits it in
+            closed form as EASE with side information (an [I, I] matrix, vectors of
+            ``dim + I`` dimensions).
+        item_item_reg: EASE's λ (default 300).
         side_weight: weight of KG/text similarity in its Gram matrix (default 0.1).
         id_dropout: probability of dropping an ID embedding in a training step (default 0.1).
         cold_reg: λ of the kernel ridge regression that maps text and KG content to the final
@@ -130,11 +88,12 @@ class KGRec(Recommender, Explainable):
     """
 
     needs_text = True
-    fit_buffers = ("blend", "item_scale", "ii_in", "ii_item", "cold_scale")
+    fit_buffers = ("blend", "item_scale", "ii_in", "ii_item", "ii_proj", "cold_scale")
 
     def __init__(self, ctx: ModelContext, dim: int = 64, layers: int = 2, reg: float = 1e-5, init_std: float = 0.1,
                  use_kg: bool = True, use_social: bool = True, use_text: bool = True, use_sensitive: bool = False,
-                 max_paths: int = 8, item_item: bool = True, item_item_reg: float = 300.0, side_weight: float = 0.1,
+                 max_paths: int = 8, item_item: bool = True, item_item_dim: int | None = 192,
+                 item_item_reg: float = 300.0, side_weight: float = 0.1,
                  id_dropout: float = 0.1, cold_reg: float = 1.0, popularity_target: float | None = None) -> None:
         super().__init__(ctx)
         ds = ctx.dataset
@@ -190,6 +149,7 @@ class KGRec(Recommender, Explainable):
         # closed-form item-item component with side information, fitted in after_fit under
         # the training objective (so early stopping judges the GNN alone)
         self.item_item, self.item_item_reg, self.side_weight = item_item, item_item_reg, side_weight
+        self.item_item_dim = None if item_item_dim is None else min(int(item_item_dim), ctx.num_items)
         self.popularity_target = popularity_target
         self.register_buffer("blend", torch.tensor(1.0))
         self.register_buffer("item_scale", torch.ones(ctx.num_items, 1))
@@ -199,7 +159,10 @@ class KGRec(Recommender, Explainable):
                 self.ii_side.append(np.asarray(ctx.item_text, np.float64))
             self.register_buffer("ii_user", torch.from_numpy(ctx.train.toarray().astype(np.float32)), persistent=False)
             self.register_buffer("ii_in", torch.ones(ctx.num_items))
-            self.register_buffer("ii_item", torch.zeros(ctx.num_items, ctx.num_items))
+            width = ctx.num_items if self.item_item_dim is None else self.item_item_dim
+            self.register_buffer("ii_item", torch.zeros(ctx.num_items, width))
+            # low rank: the user side is x_u A (A = ii_proj, unit rows), the item side A_i
+            self.register_buffer("ii_proj", torch.zeros(ctx.num_items if self.item_item_dim else 0, width))
             if social is not None:  # cold users borrow their friends' histories
                 cold_u = np.flatnonzero(np.diff(ctx.train.indptr) == 0)
                 borrowed = torch.from_numpy((social[cold_u] @ ctx.train).toarray().astype(np.float32))
@@ -278,7 +241,7 @@ class KGRec(Recommender, Explainable):
             history = self.ii_user * self.ii_in
             if masks is not None and masks.history is not None:
                 history = replace_row(history, masks.user, self._history_row(masks.user, masks))
-            users = torch.cat([self.blend * users, history], 1)
+            users = torch.cat([self.blend * users, self._ii_user(history)], 1)
             items = torch.cat([items, self.ii_item], 1)
         if len(self.cold_map):
             regressed = self.cold_map @ items[self.warm_items]
@@ -294,8 +257,13 @@ class KGRec(Recommender, Explainable):
         users, items = self.gnn(masks=masks)
         score = (users[user] * items[item]).sum()
         if self.item_item:
-            score = self.blend * score + (self._history_row(user, masks) * self.ii_item[item]).sum()
+            score = self.blend * score + (self._ii_user(self._history_row(user, masks)) * self.ii_item[item]).sum()
         return score * self.item_scale[item, 0]
+
+    def _ii_user(self, history: Tensor) -> Tensor:
+        """The user side of the item-item term from history rows [..., I]: the rows
+        themselves (EASE), or their projection ``x_u A`` (low rank)."""
+        return history if self.item_item_dim is None else history @ self.ii_proj
 
     def _history_row(self, user: int, masks: EdgeMasks | None) -> Tensor:
         """The user's row of the item-item term's input, training items scaled by their masks."""
@@ -349,7 +317,7 @@ class KGRec(Recommender, Explainable):
         regression on warm items, so cold items rank by their expected score. Last, the PDA
         popularity target, if set, scales item ``i``'s vector by ``m_i^γ̃``."""
         if self.item_item:
-            self._fit_item_item(ctx)
+            self._fit_item_item(ctx, score)
             self._choose_blend(score)
         if len(self.cold_map):
             users, items = self.embed()
@@ -359,26 +327,53 @@ class KGRec(Recommender, Explainable):
             self.item_scale.copy_(torch.from_numpy(popularity_share(ctx.item_counts) ** self.popularity_target)
                                   .float().unsqueeze(1))
 
-    def _fit_item_item(self, ctx: ModelContext) -> None:
-        """EASE with side information under the training objective: ``ips`` fits it on
-        ``X diag(√w)`` (each target item's loss weighted by its IPS weight ``w_i``, the same
-        weights as IPS-BPR); ``pda`` divides item ``i``'s column by ``m_i^γ``, the popularity
-        factor PDA trains with, so it ranks by the deconfounded score."""
+    def _fit_item_item(self, ctx: ModelContext, score: Callable[[Recommender], float]) -> None:
+        """The item-item term under the training objective: ``ips`` fits it on ``X diag(√w)``
+        (each target item's loss weighted by its IPS weight ``w_i``, the same weights as
+        IPS-BPR); ``pda`` divides item ``i``'s column (low rank: its vector) by ``m_i^γ``,
+        the popularity factor PDA trains with, so it ranks by the deconfounded score. EASE
+        with side information is closed-form; ELSA is early-stopped on ``score`` with the
+        GNN part switched off (blend 0)."""
         weights = np.ones(self.num_items)
         if self.objective.kind == "ips":
             weights = np.sqrt(self.objective.item_weight.double().numpy())
         x = sp.csr_matrix(ctx.train @ sp.diags(weights))
-        b = item_item_with_side(x, self.ii_side, self.item_item_reg, self.side_weight)
-        if self.objective.kind == "pda":
-            b = b / popularity_share(ctx.item_counts)[None, :] ** self.objective.gamma
+        pda = popularity_share(ctx.item_counts) ** self.objective.gamma if self.objective.kind == "pda" else None
         self.ii_in.copy_(torch.from_numpy(weights).float())
+        if self.item_item_dim is not None:
+            self._fit_low_rank(x, pda, score)
+            return
+        b = item_item_with_side(x, self.ii_side, self.item_item_reg, self.side_weight)
+        if pda is not None:
+            b = b / pda[None, :]
         self.ii_item.copy_(torch.from_numpy(b.T).float())
+
+    def _fit_low_rank(self, x: sp.csr_matrix, pda: np.ndarray | None, score: Callable[[Recommender], float]) -> None:
+        from kgrec.models.lowrank import fit_elsa
+
+        scale = None if pda is None else torch.from_numpy(1.0 / pda).float().unsqueeze(1)
+
+        def use(a: Tensor) -> None:
+            self.ii_proj.copy_(a)
+            self.ii_item.copy_(a if scale is None else a * scale)
+
+        def validate(a: Tensor) -> float:
+            use(a)
+            return score(self)
+
+        blend = float(self.blend)
+        self.blend.fill_(0.0)
+        with torch.enable_grad():
+            a, self.low_rank_history = fit_elsa(x, self.item_item_dim, lr=0.01, batch_size=256,
+                                                seed=int(torch.initial_seed()) % (2**31), validate=validate)
+        use(a)
+        self.blend.fill_(blend)
 
     def _choose_blend(self, score: Callable[[Recommender], float]) -> None:
         users, items = self.gnn()
         sample = torch.arange(0, self.num_users, max(1, self.num_users // 256))
         gnn_std = (users[sample] @ items.T).std().clamp_min(1e-12)
-        ii_std = (self.ii_user[sample] @ self.ii_item.T).std()
+        ii_std = (self._ii_user(self.ii_user[sample]) @ self.ii_item.T).std()
         unit = float(ii_std / gnn_std)
         best = (-1.0, 1.0)
         for a in BLEND_GRID:

@@ -6,7 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from kgrec.models.kgrec import ContentRegression
+from kgrec.models.cold_start import ContentRegression
 
 
 def _kernel(f: np.ndarray) -> np.ndarray:
