@@ -157,16 +157,23 @@ class KGRec(Recommender, Explainable):
             self.ii_side = [p.matrix for p in self.paths]
             if use_text and ctx.item_text is not None:
                 self.ii_side.append(np.asarray(ctx.item_text, np.float64))
-            self.register_buffer("ii_user", torch.from_numpy(ctx.train.toarray().astype(np.float32)), persistent=False)
+            history = sp.csr_matrix(ctx.train, dtype=np.float32)
+            if social is not None:  # cold users borrow their friends' histories
+                cold_u = np.flatnonzero(np.diff(ctx.train.indptr) == 0)
+                place = sp.csr_matrix((np.ones(len(cold_u), np.float32), (cold_u, np.arange(len(cold_u)))),
+                                      shape=(ctx.num_users, len(cold_u)))
+                history = sp.csr_matrix(history + place @ sp.csr_matrix(social[cold_u] @ ctx.train, dtype=np.float32))
+            history.sort_indices()
+            self.ii_history = history  # [U, I] sparse: the item-item term's input rows
+            if self.item_item_dim is None:  # EASE needs the dense rows anyway ([I, I] weights)
+                self.register_buffer("ii_user", torch.from_numpy(history.toarray()), persistent=False)
+            else:  # low rank: X A by a sparse product, memory O(nnz + I·d)
+                self.ii_history_op = SparseOperator(history)
             self.register_buffer("ii_in", torch.ones(ctx.num_items))
             width = ctx.num_items if self.item_item_dim is None else self.item_item_dim
             self.register_buffer("ii_item", torch.zeros(ctx.num_items, width))
             # low rank: the user side is x_u A (A = ii_proj, unit rows), the item side A_i
             self.register_buffer("ii_proj", torch.zeros(ctx.num_items if self.item_item_dim else 0, width))
-            if social is not None:  # cold users borrow their friends' histories
-                cold_u = np.flatnonzero(np.diff(ctx.train.indptr) == 0)
-                borrowed = torch.from_numpy((social[cold_u] @ ctx.train).toarray().astype(np.float32))
-                self.ii_user[torch.from_numpy(cold_u)] = borrowed
         # cold items: final vectors regressed from content on the warm items' final vectors
         content = []
         if use_text and ctx.item_text is not None:
@@ -238,10 +245,10 @@ class KGRec(Recommender, Explainable):
     def embed(self, masks: EdgeMasks | None = None) -> tuple[Tensor, Tensor]:
         users, items = self.gnn(masks=masks)
         if self.item_item:
-            history = self.ii_user * self.ii_in
+            ii_users = self._all_ii_users()
             if masks is not None and masks.history is not None:
-                history = replace_row(history, masks.user, self._history_row(masks.user, masks))
-            users = torch.cat([self.blend * users, self._ii_user(history)], 1)
+                ii_users = replace_row(ii_users, masks.user, self._ii_user(self._history_row(masks.user, masks)))
+            users = torch.cat([self.blend * users, ii_users], 1)
             items = torch.cat([items, self.ii_item], 1)
         if len(self.cold_map):
             regressed = self.cold_map @ items[self.warm_items]
@@ -265,9 +272,21 @@ class KGRec(Recommender, Explainable):
         themselves (EASE), or their projection ``x_u A`` (low rank)."""
         return history if self.item_item_dim is None else history @ self.ii_proj
 
+    def _all_ii_users(self) -> Tensor:
+        """Every user's side of the item-item term: ``X diag(w)`` (EASE) or ``X diag(w) A``."""
+        if self.item_item_dim is None:
+            return self.ii_user * self.ii_in
+        return self.ii_history_op(self.ii_in.unsqueeze(1) * self.ii_proj)
+
+    def _history_rows(self, rows: np.ndarray) -> Tensor:
+        """Dense rows [len(rows), I] of the item-item term's (unweighted) input."""
+        if self.item_item_dim is None:
+            return self.ii_user[torch.from_numpy(rows)]
+        return torch.from_numpy(self.ii_history[rows].toarray())
+
     def _history_row(self, user: int, masks: EdgeMasks | None) -> Tensor:
         """The user's row of the item-item term's input, training items scaled by their masks."""
-        row = self.ii_user[user] * self.ii_in
+        row = self._history_rows(np.array([user]))[0] * self.ii_in
         if masks is None or masks.history is None:
             return row
         hist = torch.from_numpy(self.history_items(user))
@@ -373,7 +392,7 @@ class KGRec(Recommender, Explainable):
         users, items = self.gnn()
         sample = torch.arange(0, self.num_users, max(1, self.num_users // 256))
         gnn_std = (users[sample] @ items.T).std().clamp_min(1e-12)
-        ii_std = (self._ii_user(self.ii_user[sample]) @ self.ii_item.T).std()
+        ii_std = (self._ii_user(self._history_rows(sample.numpy())) @ self.ii_item.T).std()
         unit = float(ii_std / gnn_std)
         best = (-1.0, 1.0)
         for a in BLEND_GRID:
