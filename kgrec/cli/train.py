@@ -26,6 +26,19 @@ def add_parsers(commands: argparse._SubParsersAction, epilog: str) -> None:
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
     train.add_argument("--evaluate", action="store_true", help="evaluate on the test split after training")
     train.add_argument("--strict", action="store_true", help="fail (exit 8) if loading the data drops any row")
+    train.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                       help="generator parameter of a synthetic data set, e.g. n_users=300 (repeatable)")
+    dist = train.add_argument_group("distributed training (torch.distributed, launched by torch's elastic agent)")
+    dist.add_argument("--nproc", type=int, default=1, metavar="N",
+                      help="ranks on this machine; the global batch train.batch_size is split across all ranks "
+                           "(default 1: no launcher)")
+    dist.add_argument("--nnodes", type=int, default=1, metavar="M", help="machines in the job (default 1)")
+    dist.add_argument("--node-rank", type=int, default=0, metavar="K",
+                      help="this machine's rank, 0..M-1; node 0 hosts the rendezvous and writes the run directory")
+    dist.add_argument("--rdzv-endpoint", metavar="HOST:PORT",
+                      help="node 0's address, the same on every node (default on one machine: a free port of "
+                           "127.0.0.1)")
+    dist.add_argument("--rdzv-id", default="kgrec", metavar="ID", help="job id on the rendezvous (default kgrec)")
     from kgrec.cli import add_allow_outside
 
     add_allow_outside(train)
@@ -55,13 +68,31 @@ def run_train(args: argparse.Namespace) -> int:
     if args.seed is not None:
         overrides["seed"] = args.seed
     overrides["threads"] = args.threads
+    synthetic = _parse_params(args.param)
+    if synthetic:
+        overrides.setdefault("data", {})["synthetic"] = synthetic  # saved in config.yaml
     cfg = load_config(args.config, overrides)  # range-checked before anything heavy is imported
     given = merge(dict(load_yaml(args.config)) if args.config else {}, overrides)
     out = Path(args.out) if args.out else Path("runs") / f"{Path(cfg.data.name).stem}-{cfg.model.name}-s{cfg.seed}"
-    from kgrec.train.run import train_run
+    options = dict(overwrite=args.overwrite, resume=args.resume, progress=not args.no_progress, strict=args.strict,
+                   given=given, allow_outside_paths=args.allow_outside_paths)
+    from kgrec.train.distributed import Launch
 
-    run_dir = train_run(cfg, out, overwrite=args.overwrite, resume=args.resume, progress=not args.no_progress,
-                        strict=args.strict, given=given, allow_outside_paths=args.allow_outside_paths)
+    launch = Launch(nproc=args.nproc, nnodes=args.nnodes, node_rank=args.node_rank,
+                    rdzv_endpoint=args.rdzv_endpoint, rdzv_id=args.rdzv_id)
+    launch.check()
+    if launch.distributed:
+        from kgrec.train.distributed import launch_train
+
+        run_dir = launch_train(cfg, out, launch, debug=args.debug, **options)
+        if run_dir is None:  # a node other than 0: its ranks are done, node 0 writes the run
+            print(f"kgrec: node {args.node_rank}: {args.nproc} rank(s) finished; node 0 writes the run directory",
+                  file=sys.stderr)
+            return 0
+    else:
+        from kgrec.train.run import train_run
+
+        run_dir = train_run(cfg, out, **options)
     info = json.loads((run_dir / "train.json").read_text())
     metric = info.get("metric", cfg.train.metric)
     print(f"{run_dir}: {info['model']} best valid {metric} {info[f'valid_{metric}']:.4f} at epoch "
@@ -77,6 +108,16 @@ def run_train(args: argparse.Namespace) -> int:
     if args.evaluate:
         return run_evaluate(argparse.Namespace(run_dir=str(run_dir), split="test", threads=args.threads))
     return 0
+
+
+def _parse_params(pairs: list[str]) -> dict[str, Any] | None:
+    from kgrec.errors import SchemaError
+    from kgrec.rundir.config import parse_set
+
+    try:
+        return parse_set(pairs) or None
+    except SchemaError as err:
+        raise SchemaError(err.message, field="--param") from None
 
 
 STOP_TEXT = {"closed_form": "fitted in closed form", "epochs": "train.epochs reached",

@@ -1,4 +1,5 @@
-"""Negative sampling for pairwise training (uniform over items a user has not interacted with)."""
+"""Negative sampling for pairwise training (uniform over items a user has not interacted with),
+and the sharding of its global batches across the ranks of a distributed run."""
 
 from __future__ import annotations
 
@@ -6,6 +7,15 @@ from collections.abc import Iterator
 
 import numpy as np
 import scipy.sparse as sp
+
+
+def shard_bounds(n: int, rank: int, world_size: int) -> tuple[int, int]:
+    """Rows ``[start, stop)`` of rank ``rank``'s contiguous slice of an ``n``-row global batch:
+    the slices of ranks ``0 .. world_size-1`` are in order, disjoint, differ in size by at
+    most one row and together cover all ``n`` rows (a slice is empty when ``n < world_size``)."""
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank {rank} outside a world of {world_size}")
+    return n * rank // world_size, n * (rank + 1) // world_size
 
 
 class PairSampler:
@@ -51,3 +61,14 @@ class PairSampler:
             idx = order[start: start + self.batch_size]
             users = self.users[idx]
             yield users, self.items[idx], self.negatives(users, rng)
+
+    def shards(self, rng: np.random.Generator, rank: int, world_size: int
+               ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
+        """Rank ``rank``'s slice of each global batch of :meth:`epoch`, with the global batch's
+        size: ``(users, pos, neg, n_global)``. Every rank draws the whole global batch (the
+        permutation and all negatives) from its generator, so ranks seeded alike consume
+        ``rng`` exactly as a single process does, and the union of the slices over the ranks,
+        in rank order, is the single-process batch (:func:`shard_bounds`)."""
+        for users, pos, neg in self.epoch(rng):
+            start, stop = shard_bounds(len(users), rank, world_size)
+            yield users[start:stop], pos[start:stop], neg[start:stop], len(users)

@@ -33,6 +33,7 @@ class SplitSection:
 class DataSection:
     name: str = "movielens-100k"
     data_dir: str | None = None
+    synthetic: dict[str, Any] = field(default_factory=dict)  # generator parameters (kgrec train --param)
     split: SplitSection = field(default_factory=SplitSection)
 
 

@@ -187,7 +187,8 @@ def load_run(run_dir: str | Path) -> Run:
     if not isinstance(name, str):
         raise DataError("has no 'schema' name", file=str(run_dir / DATA), field="schema")
     dataset = load_dataset(run_dir / SCHEMA, data_dir=cfg.data.data_dir, schema_name=name,  # the run's schema copy
-                           allow_outside_paths=bool(data.get("allow_outside_paths", False)))
+                           allow_outside_paths=bool(data.get("allow_outside_paths", False)),
+                           synthetic=dict(cfg.data.synthetic) or None)
     split = load_split(run_dir / SPLIT)
     check_data(run_dir, dataset, split, data)
     view, heldout = views(dataset, split)

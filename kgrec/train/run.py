@@ -5,14 +5,14 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from kgrec.data.splits import Split, SplitConfig, make_split
 from kgrec.data.view import HeldOut, TrainingView, views
-from kgrec.errors import DataError, StrictModeError, UsageError
+from kgrec.errors import ChecksumError, DataError, StrictModeError, UsageError
 from kgrec.graphs import GraphDataset, load_dataset
 from kgrec.models.base import MODELS, ModelContext, create_model
 from kgrec.rundir.write import RunWriter
@@ -22,6 +22,9 @@ from kgrec.rundir.load import load_config_of, load_split, load_text
 from kgrec.runtime import configure_threads, seed_everything
 from kgrec.rundir.config import RunConfig
 from kgrec.train.trainer import TrainState, fit
+
+if TYPE_CHECKING:
+    from kgrec.train.comm import Comm
 
 
 def split_config(cfg: RunConfig) -> SplitConfig:
@@ -112,11 +115,21 @@ def _norm(x: Any) -> Any:
 
 def train_run(cfg: RunConfig, run_dir: str | Path, *, overwrite: bool = False, resume: bool = False,
               progress: bool = True, strict: bool = False, given: dict[str, Any] | None = None,
-              allow_outside_paths: bool = False) -> Path:
+              allow_outside_paths: bool = False, synthetic: dict[str, Any] | None = None,
+              comm: Comm | None = None) -> Path | None:
     """Train ``cfg`` into ``run_dir`` (atomically, under its lock: ``RUN_DIR.partial`` is
     renamed at the end). With ``resume``, the saved config is used and any option in
     ``given`` that differs from it is refused. ``allow_outside_paths`` lets the schema name
-    data files outside its data directory (recorded in ``data.json`` for loading the run)."""
+    data files outside its data directory (recorded in ``data.json`` for loading the run).
+    ``synthetic``: generator parameters of a synthetic data set (``kgrec train --param``).
+
+    With ``comm`` this is one rank of a distributed run (:mod:`kgrec.train.distributed`):
+    rank 0 does all of the above and returns the run directory; the other ranks open no
+    run directory, receive the configuration, split and text vectors from rank 0, train
+    their shards and return ``None``."""
+    if comm is not None and not comm.is_main:
+        _follow(comm, allow_outside_paths=allow_outside_paths, synthetic=synthetic)
+        return None
     with RunWriter(run_dir, overwrite=overwrite, resume=resume) as writer:
         work = writer.work
         if resume:
@@ -127,9 +140,18 @@ def train_run(cfg: RunConfig, run_dir: str | Path, *, overwrite: bool = False, r
                                  + "; ".join(conflicts) + ". Drop them, or start a new run with --overwrite",
                                  file=str(work / "config.yaml"), field="--resume")
             cfg = saved
+        if comm is not None:
+            comm.broadcast(cfg)
+            if not _trainable(cfg):
+                comm = None  # closed form: fitted here alone; the other ranks have returned
         configure_threads(cfg.threads)
         seed_everything(cfg.seed)
-        dataset = load_dataset(cfg.data.name, data_dir=cfg.data.data_dir, allow_outside_paths=allow_outside_paths)
+        synthetic = synthetic_of(cfg, synthetic)
+        dataset = load_dataset(cfg.data.name, data_dir=cfg.data.data_dir, allow_outside_paths=allow_outside_paths,
+                               synthetic=synthetic)
+        if comm is not None:
+            comm.barrier()  # rank 0 has generated or fetched the data; the others read it now
+        _check_synthetic(dataset, synthetic)
         report_warnings(dataset, strict=strict)
         split = load_split(work / SPLIT) if resume else make_split(dataset, split_config(cfg))
         view, heldout = views(dataset, split)
@@ -145,6 +167,10 @@ def train_run(cfg: RunConfig, run_dir: str | Path, *, overwrite: bool = False, r
         state, opt_state, rng = None, None, np.random.default_rng(cfg.seed)
         if resume:
             state, opt_state = _restore(writer, model, rng)
+        if comm is not None:
+            comm.broadcast({"sha256": dataset.location.sha256, "split": split, "text": (item_text, user_text),
+                            "epoch": state.epoch if state is not None else 0, "optimizer": opt_state,
+                            "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()})
 
         def checkpoint(st: TrainState, opt: torch.optim.Optimizer, gen: np.random.Generator) -> None:
             tensors, meta = st.pack()
@@ -156,19 +182,76 @@ def train_run(cfg: RunConfig, run_dir: str | Path, *, overwrite: bool = False, r
 
         start = time.perf_counter()
         state = fit(model, ctx, heldout, cfg, state=state, optimizer_state=opt_state, rng=rng, on_epoch=checkpoint,
-                    progress=progress)
+                    progress=progress, comm=comm)
         writer.save_weights(model)
         epochs = [h for h in state.history if h.get("loss") is not None]
         metric = cfg.train.metric
-        writer.write_record({
+        record = {
             "model": cfg.model.name, "best_epoch": state.best_epoch, "epochs_run": state.epoch,
             "stop_reason": state.stop_reason, "max_seconds": cfg.train.max_seconds,
             f"valid_{metric}": state.final_metric, f"valid_{metric}_during_training": state.best_metric,
             "train_seconds": state.elapsed,
             "seconds_to_best": state.seconds_to_best,
             "seconds_per_epoch": state.elapsed / max(len(epochs), 1) if epochs else None,
-            "wall_seconds": time.perf_counter() - start, "history": state.history})
+            "wall_seconds": time.perf_counter() - start, "world_size": 1 if comm is None else comm.world_size}
+        if comm is not None:
+            record["distributed"] = {"backend": comm.backend, "global_batch_size": cfg.train.batch_size,
+                                     "param_sha256": comm.digests}
+        writer.write_record({**record, "history": state.history})
         return writer.finish()
+
+
+def _follow(comm: Comm, *, allow_outside_paths: bool, synthetic: dict[str, Any] | None) -> None:
+    """A rank other than 0: the same steps as rank 0's, in the same order of collectives,
+    without a run directory."""
+    cfg: RunConfig = comm.broadcast()
+    if not _trainable(cfg):
+        return  # rank 0 fits a closed-form model alone
+    configure_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    synthetic = synthetic_of(cfg, synthetic)
+    comm.barrier()  # rank 0 loads (and may generate or fetch) the data first
+    dataset = load_dataset(cfg.data.name, data_dir=cfg.data.data_dir, allow_outside_paths=allow_outside_paths,
+                           synthetic=synthetic)
+    _check_synthetic(dataset, synthetic)
+    shared = comm.broadcast()
+    mine = dataset.location.sha256
+    differ = sorted(k for k in set(mine) | set(shared["sha256"]) if mine.get(k) != shared["sha256"].get(k))
+    if differ:
+        raise ChecksumError(f"this rank's data files differ from rank 0's ({', '.join(differ[:3])}): every node "
+                            "must hold the same data set", file=str(dataset.location.directory),
+                            field=f"sha256.{differ[0]}")
+    view, heldout = views(dataset, shared["split"])
+    item_text, user_text = shared["text"]
+    ctx = ModelContext(view, item_text=item_text, user_text=user_text)
+    model = create_model(cfg.model.name, ctx, cfg.model.params)
+    rng = np.random.default_rng(cfg.seed)
+    rng.bit_generator.state = shared["rng"]
+    torch.set_rng_state(shared["torch_rng"])
+    fit(model, ctx, heldout, cfg, state=TrainState(epoch=shared["epoch"]), optimizer_state=shared["optimizer"],
+        rng=rng, progress=False, comm=comm)
+
+
+def _trainable(cfg: RunConfig) -> bool:
+    import kgrec.models  # noqa: F401  (registers the models)
+
+    cls = MODELS.get(cfg.model.name)
+    return cls is None or cls.trainable  # an unknown name fails in create_model on every rank
+
+
+def synthetic_of(cfg: RunConfig, given: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The synthetic generator parameters of a run: ``cfg.data.synthetic`` (saved in
+    ``config.yaml``, so ``kgrec evaluate`` regenerates the same world, sha256-checked), else
+    those given."""
+    if cfg.data.synthetic:
+        return dict(cfg.data.synthetic)
+    return dict(given) if given else None
+
+
+def _check_synthetic(dataset: GraphDataset, synthetic: dict[str, Any] | None) -> None:
+    if synthetic and dataset.schema.source.synthetic is None:
+        raise UsageError(f"--param sets generator parameters of a synthetic data set, but '{dataset.schema.name}' "
+                         "is not one", field="--param")
 
 
 def _restore(writer: RunWriter, model, rng: np.random.Generator) -> tuple[TrainState, dict[str, Any]]:

@@ -1,8 +1,10 @@
 """The training loop: pairwise batches, validation, early stopping, resumable state.
 
 The loop only iterates ``sampler.epoch(rng)`` and calls ``model.loss(batch)``, so a
-mini-batch loader over sampled subgraphs, or DDP (wrap the model, shard the sampler), can
-be added without rewriting it.
+mini-batch loader over sampled subgraphs can be added without rewriting it. With a
+:class:`~kgrec.train.comm.Comm` (``kgrec train --nproc N``) each rank trains on its
+shard of every global batch (``sampler.shards``) and the gradients are summed over the ranks;
+rank 0 alone validates and decides when to stop, and broadcasts the decision.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -23,6 +25,9 @@ from kgrec.models.base import Batch, ModelContext, Recommender
 from kgrec.models.debias import Objective
 from kgrec.rundir.config import RunConfig
 from kgrec.train.validation import validation_score
+
+if TYPE_CHECKING:
+    from kgrec.train.comm import Comm
 
 #: why training ended (``TrainState.stop_reason``, recorded in ``train.json``)
 STOP_REASONS = ("closed_form", "epochs", "early_stopping", "max_seconds")
@@ -69,13 +74,18 @@ def make_objective(cfg: RunConfig, ctx: ModelContext) -> Objective:
 def fit(model: Recommender, ctx: ModelContext, heldout: HeldOut, cfg: RunConfig, *, state: TrainState | None = None,
         optimizer_state: dict | None = None, rng: np.random.Generator | None = None,
         on_epoch: Callable[[TrainState, torch.optim.Optimizer, np.random.Generator], None] | None = None,
-        progress: bool = True) -> TrainState:
+        progress: bool = True, comm: Comm | None = None) -> TrainState:
     """Train ``model`` on the training view (or fit it in closed form), early-stopped on
     ``heldout.valid``, and load its best validation weights.
 
     ``on_epoch`` is called after each epoch with the state, optimiser and generator (the
     run directory uses it to write a resumable checkpoint). ``state.stop_reason`` says why
     training ended.
+
+    ``comm`` (a trainable model on several ranks): every rank runs the same epochs on its
+    shard of each global batch; rank 0 validates, keeps the best weights and broadcasts
+    each epoch's stop decision; the other ranks return right after the last epoch (their
+    state holds only the counters), rank 0 goes on to ``after_fit`` as in one process.
     """
     state = state or TrainState()
 
@@ -97,23 +107,31 @@ def fit(model: Recommender, ctx: ModelContext, heldout: HeldOut, cfg: RunConfig,
     if optimizer_state is not None:
         opt.load_state_dict(optimizer_state)
     sampler = PairSampler(ctx.train, batch_size=cfg.train.batch_size, n_neg=cfg.train.n_neg)
+    main = comm is None or comm.is_main
+    if comm is not None:
+        comm.broadcast_parameters(model)  # rank 0's start (the same seed gives the same one anyway)
     bar = tqdm(total=cfg.train.epochs, initial=state.epoch, desc=f"train {model.name}", unit="epoch",
-               disable=not progress, file=sys.stderr, dynamic_ncols=True)
+               disable=not (progress and main), file=sys.stderr, dynamic_ncols=True)
     while state.epoch < cfg.train.epochs:
         t0 = time.perf_counter()
         model.train()
         total, n = 0.0, 0
-        for users, pos, neg in sampler.epoch(rng):
-            batch = Batch(torch.from_numpy(users), torch.from_numpy(pos), torch.from_numpy(neg))
-            opt.zero_grad(set_to_none=True)
-            loss = model.loss(batch)
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(users)
-            n += len(users)
+        if comm is None:
+            for users, pos, neg in sampler.epoch(rng):
+                batch = Batch(torch.from_numpy(users), torch.from_numpy(pos), torch.from_numpy(neg))
+                opt.zero_grad(set_to_none=True)
+                loss = model.loss(batch)
+                loss.backward()
+                opt.step()
+                total += loss.item() * len(users)
+                n += len(users)
+        else:
+            total, n = _sharded_epoch(model, opt, sampler, rng, comm)
         state.epoch += 1
         record: dict[str, Any] = {"epoch": state.epoch, "loss": total / max(n, 1)}
-        if state.epoch % cfg.train.eval_every == 0 or state.epoch == cfg.train.epochs:
+        if not main:
+            state.elapsed += time.perf_counter() - t0
+        elif state.epoch % cfg.train.eval_every == 0 or state.epoch == cfg.train.epochs:
             metric = validate(model)
             record[cfg.train.metric] = metric
             state.elapsed += time.perf_counter() - t0
@@ -132,17 +150,48 @@ def fit(model: Recommender, ctx: ModelContext, heldout: HeldOut, cfg: RunConfig,
         bar.set_postfix(loss=f"{record['loss']:.4f}", best=f"{state.best_metric:.4f}@{state.best_epoch}")
         if on_epoch is not None:
             on_epoch(state, opt, rng)
+        reason = None
         if state.bad_evals >= cfg.train.patience:
-            state.stop_reason = "early_stopping"
-            break
-        if cfg.train.max_seconds is not None and state.elapsed >= cfg.train.max_seconds:
-            state.stop_reason = "max_seconds"
+            reason = "early_stopping"
+        elif cfg.train.max_seconds is not None and state.elapsed >= cfg.train.max_seconds:
+            reason = "max_seconds"
+        if comm is not None:
+            reason = comm.broadcast(reason)  # rank 0's decision: all ranks stop together
+        if reason is not None:
+            state.stop_reason = reason
             break
     bar.close()
     if state.stop_reason is None:
         state.stop_reason = "epochs"
+    if comm is not None:
+        comm.check_parameters(model)
+        if not main:
+            return state
     if state.best_state is not None:
         model.load_state_dict(state.best_state, strict=not model.fit_buffers)
     model.after_fit(ctx, validate)
     state.final_metric = validate(model)
     return state
+
+
+def _sharded_epoch(model: Recommender, opt: torch.optim.Optimizer, sampler: PairSampler, rng: np.random.Generator,
+                   comm: Comm) -> tuple[float, int]:
+    """One epoch on this rank's shards. Each rank's mean loss is weighted by its share of the
+    global batch and the gradients are summed over the ranks, so the step is the one a single
+    process takes on the whole batch: losses that are means over the batch's rows (BPR, its
+    IPS and PDA forms, sampled softmax, RecBole's L2 term divided by the batch size) add up
+    exactly. Returns the epoch's (loss sum, rows) over all ranks."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    total, n = 0.0, 0
+    for users, pos, neg, n_global in sampler.shards(rng, comm.rank, comm.world_size):
+        opt.zero_grad(set_to_none=True)
+        if len(users):
+            batch = Batch(torch.from_numpy(users), torch.from_numpy(pos), torch.from_numpy(neg))
+            loss = model.loss(batch)
+            (loss * (len(users) / n_global)).backward()
+            total += loss.item() * len(users)
+            n += len(users)
+        comm.all_reduce_grads(params)
+        opt.step()
+    total, rows = comm.all_sum([total, float(n)])
+    return total, int(rows)
