@@ -131,3 +131,17 @@ class LoadWarning:
     def as_dict(self) -> dict[str, object]:
         return {"file": self.file, "line": self.line, "field": self.field, "reason": self.reason,
                 "count": self.count, "action": self.action}
+
+
+def report_warnings(warnings: list[LoadWarning], *, strict: bool) -> None:
+    """Print each load warning on stderr (one line each); with ``strict``, any warning is a
+    :class:`StrictModeError` (exit 8) naming the first one. Used by ``kgrec data`` and
+    ``kgrec train`` alike."""
+    import sys
+
+    for warning in warnings:
+        print(f"kgrec: {warning}", file=sys.stderr)
+    if strict and warnings:
+        first = warnings[0]
+        raise StrictModeError(f"{len(warnings)} warning(s); first: {first.action} {first.count:,} row(s): "
+                              f"{first.reason}", file=first.file, line=first.line, field=first.field)

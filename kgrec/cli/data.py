@@ -4,26 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
-from kgrec.errors import LoadWarning, SchemaError, StrictModeError
+from kgrec.errors import SchemaError, report_warnings
 
 
 def parse_params(pairs: list[str]) -> dict[str, Any]:
-    """``["n_users=1000", "seed=3"]`` → ``{"n_users": 1000, "seed": 3}``."""
+    """``["n_users=1000", "seed=3"]`` → ``{"n_users": 1000, "seed": 3}`` (``--param``; a
+    malformed pair is a schema error naming that option)."""
     from kgrec.rundir.config import parse_set
 
-    return parse_set(pairs)
-
-
-def _report(warnings: list[LoadWarning], strict: bool) -> None:
-    for warning in warnings:
-        print(f"kgrec: {warning}", file=sys.stderr)
-    if strict and warnings:
-        first = warnings[0]
-        raise StrictModeError(f"{len(warnings)} warning(s); first: {first.action} {first.count:,} row(s): "
-                              f"{first.reason}", file=first.file, line=first.line, field=first.field)
+    try:
+        return parse_set(pairs)
+    except SchemaError as err:
+        raise SchemaError(err.message, field="--param") from None
 
 
 def _load(args: argparse.Namespace):
@@ -50,7 +44,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_fetch(args: argparse.Namespace) -> int:
     ds = _load(args)
-    _report(ds.warnings, False)
+    report_warnings(ds.warnings, strict=False)
     loc = ds.location
     print(f"{ds.schema.name}: {len(loc.sha256)} file(s) verified in {loc.directory} ({loc.origin})")
     for name, digest in loc.sha256.items():
@@ -91,7 +85,7 @@ def format_info(summary: dict[str, Any], dataset) -> str:
 
 def cmd_info(args: argparse.Namespace) -> int:
     ds = _load(args)
-    _report(ds.warnings, args.strict)
+    report_warnings(ds.warnings, strict=args.strict)
     summary = ds.summary()
     print(json.dumps(summary, indent=2) if args.json else format_info(summary, ds))
     return 0
@@ -107,7 +101,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if args.schema_only:
         return 0
     ds = _load(argparse.Namespace(**{**vars(args), "name": str(path)}))
-    _report(ds.warnings, args.strict)
+    report_warnings(ds.warnings, strict=args.strict)
     nodes, edges = ds.metadata()
     print(f"data {ds.location.directory}: ok ({len(nodes)} node types, {len(edges)} edge types incl. reverse, "
           f"{len(ds.interactions):,} interactions, {len(ds.warnings)} warning(s))")

@@ -68,7 +68,9 @@ def run_train(args: argparse.Namespace) -> int:
     if args.seed is not None:
         overrides["seed"] = args.seed
     overrides["threads"] = args.threads
-    synthetic = _parse_params(args.param)
+    from kgrec.cli.data import parse_params
+
+    synthetic = parse_params(args.param) or None
     if synthetic:
         overrides.setdefault("data", {})["synthetic"] = synthetic  # saved in config.yaml
     cfg = load_config(args.config, overrides)  # range-checked before anything heavy is imported
@@ -108,16 +110,6 @@ def run_train(args: argparse.Namespace) -> int:
     if args.evaluate:
         return run_evaluate(argparse.Namespace(run_dir=str(run_dir), split="test", threads=args.threads))
     return 0
-
-
-def _parse_params(pairs: list[str]) -> dict[str, Any] | None:
-    from kgrec.errors import SchemaError
-    from kgrec.rundir.config import parse_set
-
-    try:
-        return parse_set(pairs) or None
-    except SchemaError as err:
-        raise SchemaError(err.message, field="--param") from None
 
 
 STOP_TEXT = {"closed_form": "fitted in closed form", "epochs": "train.epochs reached",

@@ -81,11 +81,6 @@ class TrainingView:
         """Training interactions per item, int64 [I]."""
         return np.diff(self.train.tocsc().indptr).astype(np.int64)
 
-    @property
-    def user_counts(self) -> np.ndarray:
-        """Training interactions per user, int64 [U]."""
-        return np.diff(self.train.indptr).astype(np.int64)
-
     def message_passing_graph(self) -> HeteroData:
         """The ``HeteroData`` of the view (training interactions and their reverse edges,
         plus every non-interaction relation)."""

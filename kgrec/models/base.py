@@ -213,6 +213,7 @@ def register(name: str):
 def create_model(name: str, ctx: ModelContext, params: dict[str, Any] | None = None) -> Recommender:
     """Instantiate a registered model; unknown names or parameters are schema errors."""
     import inspect
+    import typing
 
     import kgrec.models  # noqa: F401  (registers the built-in models)
 
@@ -230,11 +231,11 @@ def create_model(name: str, ctx: ModelContext, params: dict[str, Any] | None = N
         raise SchemaError(f"model '{name}' has no parameter '{unknown[0]}' (it takes: {', '.join(sorted(accepted))})",
                           field=f"model.params.{unknown[0]}")
     sig = inspect.signature(cls.__init__)
+    hints = typing.get_type_hints(cls.__init__)
     for key, value in params.items():
         default = sig.parameters[key].default
-        optional = "None" in str(sig.parameters[key].annotation)
-        if value is None and optional:
-            continue
+        if value is None and type(None) in typing.get_args(hints.get(key)):
+            continue  # an optional parameter set to null
         if isinstance(default, bool) or default is None or isinstance(value, bool):
             ok = default is None or isinstance(value, type(default))
         elif isinstance(default, (int, float)):

@@ -370,21 +370,19 @@ class KGRec(Recommender, Explainable):
     def _fit_low_rank(self, x: sp.csr_matrix, pda: np.ndarray | None, score: Callable[[Recommender], float]) -> None:
         from kgrec.models.lowrank import fit_elsa
 
-        scale = None if pda is None else torch.from_numpy(1.0 / pda).float().unsqueeze(1)
-
         def use(a: Tensor) -> None:
             self.ii_proj.copy_(a)
-            self.ii_item.copy_(a if scale is None else a * scale)
+            self.ii_item.copy_(a if pda is None else a / torch.from_numpy(pda).float().unsqueeze(1))
 
         def validate(a: Tensor) -> float:
             use(a)
             return score(self)
 
         blend = float(self.blend)
-        self.blend.fill_(0.0)
+        self.blend.fill_(0.0)  # early-stopped on the item-item term alone
         with torch.enable_grad():
-            a, self.low_rank_history = fit_elsa(x, self.item_item_dim, lr=0.01, batch_size=256,
-                                                seed=int(torch.initial_seed()) % (2**31), validate=validate)
+            a, _ = fit_elsa(x, self.item_item_dim, lr=0.01, batch_size=256, validate=validate,
+                            seed=int(torch.initial_seed()) % (2**31))
         use(a)
         self.blend.fill_(blend)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,7 +11,7 @@ import torch
 
 from kgrec.data.splits import Split, SplitConfig, make_split
 from kgrec.data.view import HeldOut, TrainingView, views
-from kgrec.errors import ChecksumError, DataError, StrictModeError, UsageError
+from kgrec.errors import ChecksumError, DataError, UsageError, report_warnings
 from kgrec.graphs import GraphDataset, load_dataset
 from kgrec.models.base import MODELS, ModelContext, create_model
 from kgrec.rundir.write import RunWriter
@@ -79,16 +78,6 @@ def _lora_item_text(cfg: RunConfig, view: TrainingView, out: Path, progress: boo
     return vectors
 
 
-def report_warnings(dataset: GraphDataset, *, strict: bool) -> None:
-    """Print the loader's warnings (as ``kgrec data validate`` does); ``strict``: exit 8."""
-    for w in dataset.warnings:
-        print(w, file=sys.stderr)
-    if strict and dataset.warnings:
-        w = dataset.warnings[0]
-        raise StrictModeError(f"{len(dataset.warnings)} warning(s) while loading; first: {w.action} {w.count:,} "
-                              f"row(s): {w.reason}", file=w.file, line=w.line, field=w.field)
-
-
 def resume_conflicts(saved: dict[str, Any], given: dict[str, Any], prefix: str = "") -> list[str]:
     """Keys of ``given`` (the options passed with ``--resume``) whose value differs from the
     saved config's (``threads`` may differ: it does not change results)."""
@@ -152,7 +141,7 @@ def train_run(cfg: RunConfig, run_dir: str | Path, *, overwrite: bool = False, r
         if comm is not None:
             comm.barrier()  # rank 0 has generated or fetched the data; the others read it now
         _check_synthetic(dataset, synthetic)
-        report_warnings(dataset, strict=strict)
+        report_warnings(dataset.warnings, strict=strict)
         split = load_split(work / SPLIT) if resume else make_split(dataset, split_config(cfg))
         view, heldout = views(dataset, split)
         if not resume:

@@ -29,8 +29,6 @@ from kgrec.train.validation import validation_score
 if TYPE_CHECKING:
     from kgrec.train.comm import Comm
 
-#: why training ended (``TrainState.stop_reason``, recorded in ``train.json``)
-STOP_REASONS = ("closed_form", "epochs", "early_stopping", "max_seconds")
 
 
 @dataclass
@@ -46,7 +44,7 @@ class TrainState:
     seconds_to_best: float = 0.0
     best_state: dict[str, torch.Tensor] | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
-    stop_reason: str | None = None
+    stop_reason: str | None = None  # closed_form | epochs | early_stopping | max_seconds
 
     def pack(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """(tensors, JSON-able counters) for a pickle-free checkpoint."""

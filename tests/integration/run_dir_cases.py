@@ -34,7 +34,8 @@ class Outcome:
     facts: dict[str, object] = field(default_factory=dict)  # what a case checked besides the message
 
     def error_lines(self) -> list[str]:
-        return [ln for ln in self.stderr.splitlines() if ln.startswith("kgrec:")]
+        """The ``kgrec:`` error lines (load warnings, also ``kgrec:``-prefixed, left out)."""
+        return [ln for ln in self.stderr.splitlines() if ln.startswith("kgrec:") and not ln.startswith("kgrec: warning:")]
 
 
 def kgrec(args: list[str], env: dict[str, str], *, timeout: float = 300) -> Outcome:

@@ -24,7 +24,7 @@ class SeenFirst(Recommender):
         self.i = torch.eye(ctx.num_items)
 
     def embed(self):
-        return self.u * 100.0 + 0.0, self.i
+        return self.u * 100.0, self.i
 
 
 def test_test_ranking_masks_train_and_valid_items(movielens) -> None:
