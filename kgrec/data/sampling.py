@@ -24,16 +24,25 @@ class PairSampler:
     drawn uniformly (collisions are redrawn; after ``max_tries`` rounds any remainder is kept,
     which only happens for users who interacted with nearly every item).
 
+    ``max_steps`` bounds the batches per epoch: with ``E`` training interactions the batch is
+    ``max(batch_size, ⌈E / max_steps⌉)``. A graph model that propagates over the whole graph
+    in every step then costs O(max_steps · E · d · L) per epoch, linear in the edges, instead
+    of O((E / batch_size) · E · d · L); small data sets (``E ≤ batch_size · max_steps``) keep
+    ``batch_size`` exactly. ``None``: no bound.
+
     A mini-batch loader over sampled subgraphs can replace this class without touching the
     trainer: the trainer only iterates ``epoch(rng)``.
     """
 
-    def __init__(self, train: sp.csr_matrix, batch_size: int = 2048, n_neg: int = 1, max_tries: int = 10) -> None:
+    def __init__(self, train: sp.csr_matrix, batch_size: int = 2048, n_neg: int = 1, max_tries: int = 10,
+                 max_steps: int | None = None) -> None:
         coo = train.tocoo()
         self.users = coo.row.astype(np.int64)
         self.items = coo.col.astype(np.int64)
         self.num_items = train.shape[1]
         self.keys = np.sort(self.users * self.num_items + self.items)
+        if max_steps is not None:
+            batch_size = max(batch_size, -(-len(self.users) // max_steps))
         self.batch_size, self.n_neg, self.max_tries = batch_size, n_neg, max_tries
 
     def __len__(self) -> int:

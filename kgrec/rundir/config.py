@@ -48,6 +48,7 @@ class TrainSection:
     epochs: int = 300
     lr: float = 0.001
     batch_size: int = 2048
+    max_steps_per_epoch: int | None = 32  # bigger batches beyond it: an epoch costs O(steps·E·d·L)
     n_neg: int = 1
     objective: str = "bpr"
     gamma: float = 0.5
@@ -56,6 +57,7 @@ class TrainSection:
     patience: int = 10
     eval_every: int = 1
     metric: str = "ndcg@10"
+    valid_users: int | None = 10000  # early stopping ranks at most this many validation users
     max_seconds: float | None = None
 
 

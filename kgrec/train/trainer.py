@@ -88,7 +88,7 @@ def fit(model: Recommender, ctx: ModelContext, heldout: HeldOut, cfg: RunConfig,
     state = state or TrainState()
 
     def validate(m: Recommender) -> float:
-        return validation_score(m, ctx, heldout, cfg.train.metric)
+        return validation_score(m, ctx, heldout, cfg.train.metric, max_users=cfg.train.valid_users, seed=cfg.seed)
 
     if not model.trainable:
         start = time.perf_counter()
@@ -104,7 +104,8 @@ def fit(model: Recommender, ctx: ModelContext, heldout: HeldOut, cfg: RunConfig,
     opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
     if optimizer_state is not None:
         opt.load_state_dict(optimizer_state)
-    sampler = PairSampler(ctx.train, batch_size=cfg.train.batch_size, n_neg=cfg.train.n_neg)
+    sampler = PairSampler(ctx.train, batch_size=cfg.train.batch_size, n_neg=cfg.train.n_neg,
+                          max_steps=cfg.train.max_steps_per_epoch)
     main = comm is None or comm.is_main
     if comm is not None:
         comm.broadcast_parameters(model)  # rank 0's start (the same seed gives the same one anyway)
