@@ -46,6 +46,8 @@ MODELS = {
     "kgrec-no-kg": ("kgrec", {"model": {"params": {"use_kg": False}}}),
     "kgrec-no-social": ("kgrec", {"model": {"params": {"use_social": False}}}),
     "kgrec-no-text": ("kgrec", {"model": {"params": {"use_text": False}}}),
+    "kgrec-no-time": ("kgrec", {"model": {"params": {"use_time": False}}}),
+    "kgrec-ids-only": ("kgrec", {"model": {"params": {"channels": []}}}),
     "kgrec-ips": ("kgrec", {"train": {"objective": "ips"}}),
     "kgrec-pda": ("kgrec", {"train": {"objective": "pda"}}),
     "kgrec-pda-target": ("kgrec", {"train": {"objective": "pda"}, "model": {"params": {"popularity_target": 0.25}}}),

@@ -104,3 +104,22 @@ def naive_metric(name: str, items: list[int], rel: set[int], k: int, w=None) -> 
 def naive():
     """The naive per-user metric reference (:func:`naive_metric`)."""
     return naive_metric
+
+
+@pytest.fixture(scope="session")
+def small_world(tmp_path_factory):
+    """A tiny synthetic world's model context (100 users, 40 items, KG + friends +
+    timestamps, seed 1) with random 8-dimensional item text."""
+    import numpy as np
+
+    from kgrec.data.splits import SplitConfig, make_split
+    from kgrec.data.view import views
+    from kgrec.graphs import load_dataset
+    from kgrec.models.base import ModelContext
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KGREC_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        ds = load_dataset("synthetic", synthetic={"n_users": 100, "n_items": 40, "n_interactions": 300, "seed": 1})
+    view = views(ds, make_split(ds, SplitConfig(seed=0)))[0]
+    text = np.random.default_rng(0).normal(size=(view.num_items, 8)).astype(np.float32)
+    return ModelContext(view, item_text=text)

@@ -5,7 +5,7 @@ Attribution. For user ``u`` and recommended item ``i`` an explainable model
 (:class:`kgrec.models.base.Explainable`) exposes ``f(m) = score(u, i)`` as a function of
 multipliers ``m ∈ [0, 1]^M`` on every input edge of that score (:mod:`kgrec.models.masks`):
 ``u``'s training items, ``u``'s friends, ``i``'s KG edges per relation path and entity, and
-the text and attribute channels, as far as the model declares them (``mask_channels``). Captum's
+the scalar channels (text, attributes, time), as far as the model declares them (``mask_channels``). Captum's
 ``IntegratedGradients`` from the baseline ``m = 0`` to ``m = 1`` gives attributions ``a_j``
 with (completeness) ``Σ_j a_j = f(1) − f(0)`` up to the integration error ``δ``; the number
 of steps doubles (Gauss-Legendre) until ``|δ| ≤ max_delta · |f(1) − f(0)|`` or
@@ -33,10 +33,8 @@ from torch import Tensor
 if TYPE_CHECKING:
     from kgrec.models.base import Explainable
 
-#: the attribution kind of each mask channel (the report's labels), and the one label of a scalar channel
-KINDS = {"history": "history", "friends": "friend", "kg": "kg", "item_text": "item_text", "user_text": "user_text",
-         "user_attr": "user_attr"}
-SCALAR_LABELS = {"item_text": "item text", "user_text": "user text", "user_attr": "user attributes"}
+#: the attribution kind of each edge channel (the report's labels); a scalar channel's kind is its name
+KINDS = {"history": "history", "friends": "friend", "kg": "kg"}
 
 
 @dataclass
@@ -104,16 +102,16 @@ def masked_score(model: Explainable, user: int, item: int, names: Callable[[str,
         add("friends", KINDS["friends"], [names("user", int(v)) for v in model.friend_row(user)[0]])
     for k, rel in enumerate(relations):
         add(f"kg:{k}", KINDS["kg"], [f"{rel.name} → {names(rel.target, int(e))}" for e in model.kg_row(k, item)[0]])
-    for channel, label in SCALAR_LABELS.items():
-        if channel in channels:
-            add(channel, KINDS[channel], [label])
+    scalars = [c for c in model.scalar_channels() if c.name in channels]
+    for channel in scalars:
+        add(channel.name, channel.name, [channel.label])
 
     def build(m: Tensor) -> EdgeMasks:
         get = (lambda key: m[slices[key]] if key in slices else None)
         scalar = (lambda key: m[slices[key]].reshape(()) if key in slices else None)
         return EdgeMasks(user=user, item=item, history=get("history"), friends=get("friends"),
                          kg=[get(f"kg:{k}") for k in range(len(relations))],
-                         **{channel: scalar(channel) for channel in SCALAR_LABELS})
+                         scalars={c.name: scalar(c.name) for c in scalars})
 
     def forward(batch: Tensor) -> Tensor:
         out = []

@@ -27,6 +27,7 @@ class ExplainResults:
     explanations: list[Any] = field(default_factory=list)  # kgrec.audit.explain.Explanation
     relations: list[KGRelation] = field(default_factory=list)
     importance: dict[str, float] = field(default_factory=dict)  # share of Σ|attribution| by kind
+    kind_words: dict[str, str] = field(default_factory=dict)  # what each scalar channel is, from the model
     max_relative_delta: float = float("nan")
     faithfulness_rate: float = float("nan")
     faithfulness_n: int = 0
@@ -75,7 +76,8 @@ def run_explanations(ctx: AuditContext, *, progress: bool = True) -> ExplainResu
             n_steps=steps, attributions=attributions, by_kind=by_kind,
             paths=path_sentences(graph, model.history_items(user), item, item_type, ctx.name),
             top_drop=top, random_drop=rand))
-    res = ExplainResults(True, out, relations=model.kg_relations())
+    res = ExplainResults(True, out, relations=model.kg_relations(),
+                         kind_words={c.name: c.description for c in model.scalar_channels()})
     if out:
         totals: dict[str, float] = {}
         for e in out:

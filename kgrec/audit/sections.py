@@ -11,10 +11,10 @@ from kgrec.audit.explain_check import ExplainResults
 from kgrec.audit.fairness_check import FairnessResults
 from kgrec.audit.report.model import Figure, Gate, Section, Table
 
+#: what each edge channel's attributions are; scalar channels describe themselves (ExplainResults.kind_words)
 KIND_WORDS = {"history": "the user's own history (items they interacted with)",
               "kg": "knowledge-graph links of the recommended item (relations and entities)",
-              "friend": "the user's friends (social ties)", "item_text": "the item's text (title, genres, tags)",
-              "user_text": "the user's profile text", "user_attr": "the user's non-sensitive attributes"}
+              "friend": "the user's friends (social ties)"}
 
 
 def _f(x: Any, nd: int = 4) -> Any:
@@ -193,7 +193,8 @@ def explanations_section(ctx: AuditContext, res: ExplainResults) -> tuple[Sectio
                              xlabel="share"), "bar chart of signal importance")
     para = ["Which signals drive recommendations, measured as each signal's share of the total absolute "
             "attribution over the explained recommendations:"]
-    para += [f"{KIND_WORDS.get(k, k)}: {res.importance[k]:.0%}" for k in labels]
+    words = {**KIND_WORDS, **res.kind_words}
+    para += [f"{words.get(k, k)}: {res.importance[k]:.0%}" for k in labels]
     # res.supported: the model is Explainable (kgrec.models.base), so it declares its KG relations
     relation_rows = [[r.name, r.target, round(r.weight, 4) if r.weight is not None else None]
                      for r in res.relations]

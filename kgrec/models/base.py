@@ -36,7 +36,7 @@ from kgrec.models.debias import Objective
 if TYPE_CHECKING:
     from kgrec.data.view import TrainingView
     from kgrec.graphs.dataset import GraphDataset
-    from kgrec.models.masks import Channel, EdgeMasks
+    from kgrec.models.masks import Channel, EdgeMasks, ScalarChannel
 
 
 @dataclass
@@ -148,8 +148,12 @@ class Explainable(abc.ABC):
     ``isinstance(model, Explainable)`` and uses nothing else of the model but the members
     below and the :class:`Recommender` contract.
 
-    - :attr:`mask_channels`: the channels :meth:`pair_score` can mask, in the order of
-      :data:`kgrec.models.masks.CHANNELS` (always ``"history"``);
+    - :attr:`mask_channels`: the channels :meth:`pair_score` can mask: the edge channels it
+      has, in the order of :data:`kgrec.models.masks.EDGE_CHANNELS` (always ``"history"``),
+      then the names of its :meth:`scalar_channels`;
+    - :meth:`scalar_channels`: the channels masked by one multiplier per score (text,
+      attributes, time, ...), each with a label and a description for the report, so an
+      explanation picks up a new channel with no change to the audit;
     - :meth:`kg_relations`: the KG relation paths, indexed like ``EdgeMasks.kg`` and the
       ``k`` of :meth:`kg_row` (empty without the ``"kg"`` channel);
     - :attr:`sensitive_inputs`: the sensitive user attributes (schema feature names) the
@@ -164,7 +168,11 @@ class Explainable(abc.ABC):
     @property
     @abc.abstractmethod
     def mask_channels(self) -> tuple[Channel, ...]:
-        """The maskable channels this model has (a subset of ``masks.CHANNELS``, in order)."""
+        """The maskable channels this model has (edge channels first, then scalar ones)."""
+
+    @abc.abstractmethod
+    def scalar_channels(self) -> tuple[ScalarChannel, ...]:
+        """The scalar channels, in ``mask_channels`` order (``EdgeMasks.scalars`` keys)."""
 
     @property
     @abc.abstractmethod

@@ -1,33 +1,27 @@
-"""The kgrec model: collaborative, knowledge-graph, social and text signals fused into one
-inner-product recommender.
+"""The kgrec model: a composition of channels (IDs, text, KG paths, user attributes, time,
+social; :mod:`kgrec.models.channels`) propagated by LightGCN, plus a low-rank item-item
+term, in one inner-product recommender.
 
-Ego representations (d = ``dim``):
+Ego representations (d = ``dim``): ``h = c_K(… c_2(c_1(0)))`` over the channels ``c_k`` of
+:data:`kgrec.models.channels.REGISTRY` that find their data in the schema and training view
+(each adds its user and item terms; see each channel's docstring for its math). LightGCN
+propagation over the training user-item graph turns ``h`` into ``z``.
 
-- item ``i``: ``h_i = m_i·e_i + g_i ⊙ P t_i + Σ_r softmax(a)_r · (M_r (E_{T(r)} ⊙ w_r))_i``
-  where ``t_i`` is the frozen transformer embedding of the item text, ``P`` a linear
-  projection, ``g_i = σ(G [e_i; P t_i])`` a learned gate, ``M_r`` the row-normalised
-  item → node matrix of relation path ``r`` (from the schema's KG and link edges, one and
-  two hops), ``E_T`` embeddings of the path's target nodes and ``w_r`` a per-relation
-  diagonal transform (R-GCN with diagonal bases). ``m_i = 0`` for items without training
-  interactions (cold); ID dropout in training teaches the side channels to carry load.
-- user ``u``: ``h_u = m_u·e_u + A x_u + P_u t_u``, then social diffusion
-  ``h_u ← h_u + β S h_u`` over the row-normalised friend matrix ``S`` (DiffNet-style),
-  where ``x_u`` holds the non-sensitive attributes (sensitive ones only if asked).
-
-LightGCN propagation over the training user-item graph turns ``h`` into ``z``. The
-item-item component adds ``X_u · B_{:, i}`` with ``B = A Aᵀ − I`` of rank ``item_item_dim``
-(ELSA, trained after the GNN and early-stopped on validation; for unseen items the score is
-``(X_u A) · A_i``), or, with ``item_item_dim=None``, EASE with KG and text side information
-in closed form. Its blend weight ``α`` is chosen on validation NDCG@10 after training. Both
-terms are inner products, so the final vectors are ``[α z_u ; X_u A]`` and ``[z_i ; A_i]``
-(``dim + item_item_dim`` dimensions; EASE: ``[α z_u ; X_u]`` and ``[z_i ; B_{:, i}]``) and
+The item-item component adds ``x_u · B_{:, i}`` with ``B = A Aᵀ − I`` of rank
+``item_item_dim`` (ELSA, trained after the GNN and early-stopped on validation; for unseen
+items the score is ``(x_u A) · A_i``), or, with ``item_item_dim=None``, EASE with KG and text
+side information in closed form. The user's input row is ``x_u + κ r_u`` with ``r_u`` the
+channels' history weights (the time channel's recency; ``κ`` chosen on validation, 0 without
+one). Its blend weight ``α`` is chosen on validation NDCG@10 after training. Both terms are
+inner products, so the final vectors are ``[α z_u ; x_u A]`` and ``[z_i ; A_i]``
+(``dim + item_item_dim`` dimensions; EASE: ``[α z_u ; x_u]`` and ``[z_i ; B_{:, i}]``) and
 top-K is one matrix product.
 
 Cold start. An item without training interactions gets the final vector ``c · M Y_w``:
-kernel ridge regression (cosine kernels of text and KG rows) of the warm items' final
-vectors ``Y_w`` on content, with the scale ``c`` chosen on validation. A user without
-training interactions keeps the GNN's attribute/text/social vector and, for the item-item
-term, the mean history of their friends.
+a content regression (:mod:`kgrec.models.cold_start`) of the warm items' final vectors
+``Y_w`` on the channels' item content, with the scale ``c`` chosen by leave-one-out. A user
+without training interactions keeps the channels' attribute/text/social vector and, for
+the item-item term, the mean history of their friends.
 """
 
 from __future__ import annotations
@@ -39,23 +33,17 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor, nn
 
-from kgrec.data.features import attribute_matrix
-from kgrec.models.cold_start import ContentRegression
+from kgrec.errors import SchemaError
 from kgrec.models.base import Batch, Explainable, KGRelation, ModelContext, Recommender, l2_reg, register
+from kgrec.models.channels import REGISTRY, ChannelSettings
+from kgrec.models.cold_start import ContentRegression
 from kgrec.models.debias import popularity_share
-from kgrec.models.masks import CHANNELS, Channel, EdgeMasks, masked_propagate, replace_row, scale_row
-from kgrec.models.propagation import (
-    SparseOperator,
-    propagate,
-    to_torch_csr,
-)
-from kgrec.models.side import (
-    item_item_with_side,
-    item_relation_paths,
-    social_matrix,
-)
+from kgrec.models.masks import EDGE_CHANNELS, Channel, EdgeMasks, ScalarChannel, masked_propagate, replace_row
+from kgrec.models.propagation import SparseOperator, propagate, to_torch_csr
+from kgrec.models.side import item_item_with_side
 
 BLEND_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
+RECENCY_GRID = (0.0, 0.5, 1.0, 2.0, 4.0)
 
 
 @register("kgrec")
@@ -68,9 +56,12 @@ class KGRec(Recommender, Explainable):
         layers: LightGCN layers (default 2).
         reg: L2 weight on the batch's ego ID embeddings (default 1e-5).
         init_std: normal init std of the embeddings (default 0.1).
-        use_kg, use_social, use_text: switch the side signals (for ablations).
+        use_kg, use_social, use_text, use_time: switch those channels (for ablations).
+        channels: the channel names to use (default ``None``: every registered channel that
+            finds its data; the ID channel is always on).
         use_sensitive: also feed sensitive user attributes (default False).
         max_paths: most KG relation paths kept, by edge count (default 8).
+        time_decay: the time channel's recency decay per history position (default 0.9).
         item_item: add the item-item term (default True).
         item_item_dim: the rank of the item-item term, trained as the low-rank ELSA
             autoencoder (:mod:`kgrec.models.lowrank`; default 192, so the final vectors have
@@ -80,159 +71,97 @@ class KGRec(Recommender, Explainable):
         item_item_reg: EASE's λ (default 300).
         side_weight: weight of KG/text similarity in its Gram matrix (default 0.1).
         id_dropout: probability of dropping an ID embedding in a training step (default 0.1).
-        cold_reg: λ of the kernel ridge regression that maps text and KG content to the final
-            vectors of items without training interactions (default 1; 0 keeps the GNN's
-            content-only vectors).
+        cold_reg: the content regression's knob for items without training interactions
+            (:class:`~kgrec.models.cold_start.ContentRegression`; default 1; 0 keeps the
+            GNN's content-only vectors).
         popularity_target: PDA's ranking-time popularity exponent ``γ̃``; ``None`` (default)
             ranks by the deconfounded score.
     """
 
     needs_text = True
-    fit_buffers = ("blend", "item_scale", "ii_in", "ii_item", "ii_proj", "cold_scale")
+    fit_buffers = ("blend", "item_scale", "ii_in", "ii_item", "ii_proj", "ii_recency", "cold_scale")
 
     def __init__(self, ctx: ModelContext, dim: int = 64, layers: int = 2, reg: float = 1e-5, init_std: float = 0.1,
-                 use_kg: bool = True, use_social: bool = True, use_text: bool = True, use_sensitive: bool = False,
-                 max_paths: int = 8, item_item: bool = True, item_item_dim: int | None = 192,
+                 use_kg: bool = True, use_social: bool = True, use_text: bool = True, use_time: bool = True,
+                 channels: list[str] | None = None, use_sensitive: bool = False, max_paths: int = 8,
+                 time_decay: float = 0.9, item_item: bool = True, item_item_dim: int | None = 192,
                  item_item_reg: float = 300.0, side_weight: float = 0.1,
                  id_dropout: float = 0.1, cold_reg: float = 1.0, popularity_target: float | None = None) -> None:
         super().__init__(ctx)
-        ds = ctx.dataset
-        self.layers, self.reg, self.id_dropout = layers, reg, id_dropout
-        self.user_emb = nn.Embedding(ctx.num_users, dim)
-        self.item_emb = nn.Embedding(ctx.num_items, dim)
-        nn.init.normal_(self.user_emb.weight, std=init_std)
-        nn.init.normal_(self.item_emb.weight, std=init_std)
-        self.register_buffer("user_warm", torch.from_numpy(np.diff(ctx.train.indptr) > 0).float().unsqueeze(1),
-                             persistent=False)
-        self.register_buffer("item_warm", torch.from_numpy(ctx.item_counts > 0).float().unsqueeze(1),
-                             persistent=False)
+        self.layers, self.reg = layers, reg
+        names = [c.name for c in REGISTRY]
+        unknown = sorted(set(channels or ()) - set(names))
+        if unknown:
+            raise SchemaError(f"kgrec has no channel '{unknown[0]}' (channels: {', '.join(names)})",
+                              field="model.params.channels")
+        off = {"kg": not use_kg, "social": not use_social, "text": not use_text, "time": not use_time}
+        settings = ChannelSettings(dim, init_std, id_dropout, use_sensitive, max_paths, time_decay)
+        built = {}
+        for cls in REGISTRY:
+            wanted = cls.name == "ids" or (channels is None or cls.name in channels) and not off.get(cls.name)
+            channel = cls.build(ctx, settings) if wanted else None
+            if channel is not None:
+                built[cls.name] = channel
+        self.channels = nn.ModuleDict(built)
+        self.ids, self.kg, self.social = built["ids"], built.get("kg"), built.get("social")
         self.train_sp = sp.csr_matrix(ctx.train)
         self.train_sp.sort_indices()
         self.adj_sp = ctx.view.bipartite_adjacency()
         self.adj = to_torch_csr(self.adj_sp)
-        # knowledge graph: one learned transform per relation path
-        self.paths = item_relation_paths(ds, max_paths) if use_kg else []
-        self.path_ops = [SparseOperator(p.matrix) for p in self.paths]
-        targets = sorted({p.target for p in self.paths})
-        self.target_index = {t: k for k, t in enumerate(targets)}
-        self.node_emb = nn.ModuleList(nn.Embedding(ds.nodes[t].num, dim) for t in targets)
-        for emb in self.node_emb:
-            nn.init.normal_(emb.weight, std=init_std)
-        self.rel_diag = nn.Parameter(torch.ones(len(self.paths), dim))
-        self.rel_logit = nn.Parameter(torch.zeros(len(self.paths)))
-        # text, fused by a learned gate
-        self.item_proj = self.item_gate = self.user_proj = None
-        if use_text and ctx.item_text is not None:
-            self.register_buffer("item_text", torch.from_numpy(np.asarray(ctx.item_text, np.float32)), persistent=False)
-            self.item_proj = nn.Linear(self.item_text.shape[1], dim)
-            self.item_gate = nn.Linear(2 * dim, dim)
-        if use_text and ctx.user_text is not None:
-            self.register_buffer("user_text", torch.from_numpy(np.asarray(ctx.user_text, np.float32)), persistent=False)
-            self.user_proj = nn.Linear(self.user_text.shape[1], dim)
-        # user attributes and the social graph
-        attrs = attribute_matrix(ds, ds.schema.user_type, include_sensitive=use_sensitive)
-        user_spec = ds.schema.nodes[ds.schema.user_type]
-        self._sensitive_inputs = frozenset(  # the sensitive features attribute_matrix encodes
-            name for name, f in user_spec.features.items()
-            if use_sensitive and name in user_spec.sensitive
-            and (f.type in ("categorical", "multicategorical") or (f.type == "numeric" and f.bins)))
-        self.attr_emb = None
-        if attrs is not None:
-            dense = attrs.toarray().astype(np.float32)
-            dense /= np.maximum(dense.sum(1, keepdims=True), 1.0)
-            self.register_buffer("user_attr", torch.from_numpy(dense), persistent=False)
-            self.attr_emb = nn.Linear(dense.shape[1], dim, bias=False)
-        social = social_matrix(ds) if use_social else None
-        self.social = SparseOperator(social) if social is not None else None
-        self.social_sp = social
-        self.social_beta = nn.Parameter(torch.tensor(0.5)) if social is not None else None
-        # closed-form item-item component with side information, fitted in after_fit under
-        # the training objective (so early stopping judges the GNN alone)
         self.item_item, self.item_item_reg, self.side_weight = item_item, item_item_reg, side_weight
         self.item_item_dim = None if item_item_dim is None else min(int(item_item_dim), ctx.num_items)
         self.popularity_target = popularity_target
         self.register_buffer("blend", torch.tensor(1.0))
         self.register_buffer("item_scale", torch.ones(ctx.num_items, 1))
+        content = [block for ch in built.values() for block in ch.item_content()]
         if item_item:
-            self.ii_side = [p.matrix for p in self.paths]
-            if use_text and ctx.item_text is not None:
-                self.ii_side.append(np.asarray(ctx.item_text, np.float64))
-            history = sp.csr_matrix(ctx.train, dtype=np.float32)
-            if social is not None:  # cold users borrow their friends' histories
-                cold_u = np.flatnonzero(np.diff(ctx.train.indptr) == 0)
-                place = sp.csr_matrix((np.ones(len(cold_u), np.float32), (cold_u, np.arange(len(cold_u)))),
-                                      shape=(ctx.num_users, len(cold_u)))
-                history = sp.csr_matrix(history + place @ sp.csr_matrix(social[cold_u] @ ctx.train, dtype=np.float32))
-            history.sort_indices()
-            self.ii_history = history  # [U, I] sparse: the item-item term's input rows
-            if self.item_item_dim is None:  # EASE needs the dense rows anyway ([I, I] weights)
-                self.register_buffer("ii_user", torch.from_numpy(history.toarray()), persistent=False)
-            else:  # low rank: X A by a sparse product, memory O(nnz + I·d)
-                self.ii_history_op = SparseOperator(history)
-            self.register_buffer("ii_in", torch.ones(ctx.num_items))
-            width = ctx.num_items if self.item_item_dim is None else self.item_item_dim
-            self.register_buffer("ii_item", torch.zeros(ctx.num_items, width))
-            # low rank: the user side is x_u A (A = ii_proj, unit rows), the item side A_i
-            self.register_buffer("ii_proj", torch.zeros(ctx.num_items if self.item_item_dim else 0, width))
+            self._setup_item_item(ctx, content)
         # cold items: final vectors regressed from content on the warm items' final vectors
-        content = []
-        if use_text and ctx.item_text is not None:
-            content.append(np.asarray(ctx.item_text, np.float64))
-        if self.paths:
-            content.append(sp.hstack([p.matrix for p in self.paths], format="csr"))
         warm = ctx.item_counts > 0
         self.content_regression = ContentRegression.fit(content, warm, cold_reg)
-        cold_map = self.content_regression.cold_map
+        cold_map = sp.csr_matrix(self.content_regression.cold_map, dtype=np.float32)
+        self.cold_op = SparseOperator(cold_map) if cold_map.shape[0] else None
         self.register_buffer("cold_items", torch.from_numpy(np.flatnonzero(~warm)), persistent=False)
         self.register_buffer("warm_items", torch.from_numpy(np.flatnonzero(warm)), persistent=False)
-        self.register_buffer("cold_map", torch.from_numpy(cold_map.astype(np.float32)), persistent=False)
         self.register_buffer("cold_scale", torch.tensor(1.0))
 
-    def _item_ego(self, drop: Tensor | None, masks: EdgeMasks | None = None) -> Tensor:
-        h = self.item_emb.weight * self.item_warm
-        if drop is not None:
-            h = h * drop
-        if self.item_proj is not None:
-            t = self.item_proj(self.item_text)
-            g = torch.sigmoid(self.item_gate(torch.cat([h, t], dim=1))) * t
-            h = h + (g if masks is None else scale_row(g, masks.item, masks.item_text))
-        if self.paths:
-            att = torch.softmax(self.rel_logit, 0)
-            for k, (path, op) in enumerate(zip(self.paths, self.path_ops)):
-                x = self.node_emb[self.target_index[path.target]].weight * self.rel_diag[k]
-                y = op(x)
-                if masks is not None and k < len(masks.kg) and masks.kg[k] is not None:
-                    cols, vals = self.kg_row(k, masks.item)
-                    y = replace_row(y, masks.item, (vals * masks.kg[k]) @ x[cols])
-                h = h + att[k] * y
-        return h
+    def _setup_item_item(self, ctx: ModelContext, content: list) -> None:
+        self.ii_side = content  # EASE's side information
+        history = sp.csr_matrix(ctx.train, dtype=np.float32)
+        if self.social is not None:  # cold users borrow their friends' histories
+            history = sp.csr_matrix(history + self.social.borrowed_history(ctx.train))
+        history.sort_indices()
+        self.ii_history = history  # [U, I] sparse: the item-item term's input rows
+        weights = [w for ch in self.channels.values() if (w := ch.history_weights()) is not None]
+        recency = sp.csr_matrix(sum(weights[1:], weights[0]), dtype=np.float32) if weights else None
+        self.ii_recency_sp = recency
+        if self.item_item_dim is None:  # EASE needs the dense rows anyway ([I, I] weights)
+            self.register_buffer("ii_user", torch.from_numpy(history.toarray()), persistent=False)
+            if recency is not None:
+                self.register_buffer("ii_user_recency", torch.from_numpy(recency.toarray()), persistent=False)
+        else:  # low rank: X A by a sparse product, memory O(nnz + I·d)
+            self.ii_history_op = SparseOperator(history)
+            self.ii_recency_op = SparseOperator(recency) if recency is not None else None
+        self.register_buffer("ii_in", torch.ones(ctx.num_items))
+        self.register_buffer("ii_recency", torch.tensor(0.0))  # κ
+        width = ctx.num_items if self.item_item_dim is None else self.item_item_dim
+        self.register_buffer("ii_item", torch.zeros(ctx.num_items, width))
+        # low rank: the user side is x_u A (A = ii_proj, unit rows), the item side A_i
+        self.register_buffer("ii_proj", torch.zeros(ctx.num_items if self.item_item_dim else 0, width))
 
-    def _user_ego(self, drop: Tensor | None, masks: EdgeMasks | None = None) -> Tensor:
-        h = self.user_emb.weight * self.user_warm
-        if drop is not None:
-            h = h * drop
-        if self.attr_emb is not None:
-            a = self.attr_emb(self.user_attr)
-            h = h + (a if masks is None else scale_row(a, masks.user, masks.user_attr))
-        if self.user_proj is not None:
-            t = self.user_proj(self.user_text)
-            h = h + (t if masks is None else scale_row(t, masks.user, masks.user_text))
-        if self.social is not None:
-            s = self.social(h)
-            if masks is not None and masks.friends is not None:
-                cols, vals = self.friend_row(masks.user)
-                s = replace_row(s, masks.user, (vals * masks.friends) @ h[cols])
-            h = h + self.social_beta * s
-        return h
+    def egos(self, masks: EdgeMasks | None = None) -> tuple[Tensor, Tensor]:
+        """The ego representations ``(h_u [U, d], h_i [I, d])``: every channel's terms."""
+        dim = self.ids.user_emb.embedding_dim
+        hu, hi = torch.zeros(self.num_users, dim), torch.zeros(self.num_items, dim)
+        for channel in self.channels.values():
+            hu = channel.user(hu, masks)
+            hi = channel.item(hi, masks)
+        return hu, hi
 
-    def gnn(self, training: bool = False, masks: EdgeMasks | None = None) -> tuple[Tensor, Tensor]:
-        """The propagated representations ``z_u``, ``z_i`` (ID dropout when training; the
+    def gnn(self, masks: EdgeMasks | None = None) -> tuple[Tensor, Tensor]:
+        """The propagated representations ``z_u``, ``z_i`` (ID dropout in training mode; the
         edges of one score scaled by ``masks`` when explaining)."""
-        du = di = None
-        if training and self.id_dropout > 0:
-            du = (torch.rand(self.num_users, 1) >= self.id_dropout).float()
-            di = (torch.rand(self.num_items, 1) >= self.id_dropout).float()
-        x = torch.cat([self._user_ego(du, masks), self._item_ego(di, masks)])
+        x = torch.cat(self.egos(masks))
         if masks is None or masks.history is None:
             out = propagate(self.adj, x, self.layers)
         else:
@@ -250,15 +179,14 @@ class KGRec(Recommender, Explainable):
                 ii_users = replace_row(ii_users, masks.user, self._ii_user(self._history_row(masks.user, masks)))
             users = torch.cat([self.blend * users, ii_users], 1)
             items = torch.cat([items, self.ii_item], 1)
-        if len(self.cold_map):
-            regressed = self.cold_map @ items[self.warm_items]
-            items = items.index_copy(0, self.cold_items, self.cold_scale * regressed)
+        if self.cold_op is not None:
+            items = items.index_copy(0, self.cold_items, self.cold_scale * self.cold_op(items[self.warm_items]))
         return users, items * self.item_scale
 
     def pair_score(self, user: int, item: int, masks: EdgeMasks | None = None) -> Tensor:
         """``embed(masks)[0][user] · embed(masks)[1][item]`` without building every vector
         (cold items, whose vectors come from all warm items, take the full path)."""
-        if len(self.cold_map) and bool((self.cold_items == item).any()):
+        if self.cold_op is not None and bool((self.cold_items == item).any()):
             users, items = self.embed(masks)
             return (users[user] * items[item]).sum()
         users, items = self.gnn(masks=masks)
@@ -273,16 +201,26 @@ class KGRec(Recommender, Explainable):
         return history if self.item_item_dim is None else history @ self.ii_proj
 
     def _all_ii_users(self) -> Tensor:
-        """Every user's side of the item-item term: ``X diag(w)`` (EASE) or ``X diag(w) A``."""
+        """Every user's side of the item-item term: ``(X + κR) diag(w)`` (EASE) or that times ``A``."""
+        kappa = float(self.ii_recency)
         if self.item_item_dim is None:
-            return self.ii_user * self.ii_in
-        return self.ii_history_op(self.ii_in.unsqueeze(1) * self.ii_proj)
+            x = self.ii_user if not kappa else self.ii_user + kappa * self.ii_user_recency
+            return x * self.ii_in
+        out = self.ii_history_op(self.ii_in.unsqueeze(1) * self.ii_proj)
+        if kappa:
+            out = out + kappa * self.ii_recency_op(self.ii_in.unsqueeze(1) * self.ii_proj)
+        return out
 
     def _history_rows(self, rows: np.ndarray) -> Tensor:
-        """Dense rows [len(rows), I] of the item-item term's (unweighted) input."""
+        """Dense rows [len(rows), I] of the item-item term's (unweighted) input ``x + κ r``."""
         if self.item_item_dim is None:
-            return self.ii_user[torch.from_numpy(rows)]
-        return torch.from_numpy(self.ii_history[rows].toarray())
+            idx = torch.from_numpy(rows)
+            x = self.ii_user[idx]
+            return x + float(self.ii_recency) * self.ii_user_recency[idx] if float(self.ii_recency) else x
+        x = self.ii_history[rows]
+        if float(self.ii_recency):
+            x = x + float(self.ii_recency) * self.ii_recency_sp[rows]
+        return torch.from_numpy(x.toarray())
 
     def _history_row(self, user: int, masks: EdgeMasks | None) -> Tensor:
         """The user's row of the item-item term's input, training items scaled by their masks."""
@@ -295,56 +233,75 @@ class KGRec(Recommender, Explainable):
     # the explanation protocol (kgrec.models.base.Explainable; masks: kgrec.models.masks)
     @property
     def mask_channels(self) -> tuple[Channel, ...]:
-        present = {"history": True, "friends": self.social is not None, "kg": bool(self.paths),
-                   "item_text": self.item_proj is not None, "user_text": self.user_proj is not None,
-                   "user_attr": self.attr_emb is not None}
-        return tuple(c for c in CHANNELS if present[c])
+        edges = {"history": True, "friends": self.social is not None, "kg": self.kg is not None}
+        return tuple(c for c in EDGE_CHANNELS if edges[c]) + tuple(s.name for s in self.scalar_channels())
+
+    def scalar_channels(self) -> tuple[ScalarChannel, ...]:
+        return tuple(s for ch in self.channels.values() for s in ch.scalar_channels())
 
     @property
     def sensitive_inputs(self) -> frozenset[str]:
-        return self._sensitive_inputs
+        attributes = self.channels["attributes"] if "attributes" in self.channels else None
+        return attributes.sensitive_inputs if attributes is not None else frozenset()
 
     def kg_relations(self) -> list[KGRelation]:
         """The relation paths with their learned attention ``softmax(a)_r``."""
-        weights = torch.softmax(self.rel_logit.detach(), 0).tolist() if self.paths else []
-        return [KGRelation(p.name, p.target, w) for p, w in zip(self.paths, weights)]
+        if self.kg is None:
+            return []
+        weights = self.kg.attention().detach().tolist()
+        return [KGRelation(p.name, p.target, w) for p, w in zip(self.kg.paths, weights)]
 
     def history_items(self, user: int) -> np.ndarray:
         return self.train_sp.indices[self.train_sp.indptr[user]: self.train_sp.indptr[user + 1]].astype(np.int64)
 
     def friend_row(self, user: int) -> tuple[Tensor, Tensor]:
-        row = self.social_sp[user]
-        return torch.from_numpy(row.indices.astype(np.int64)), torch.from_numpy(row.data.astype(np.float32))
+        return self.social.row(user)
 
     def kg_row(self, k: int, item: int) -> tuple[Tensor, Tensor]:
-        row = self.paths[k].matrix[item]
-        return torch.from_numpy(row.indices.astype(np.int64)), torch.from_numpy(row.data.astype(np.float32))
+        return self.kg.row(k, item)
 
     def loss(self, batch: Batch) -> Tensor:
-        users, items = self.gnn(training=True)
+        users, items = self.gnn()
         u, p, n = users[batch.users], items[batch.pos], items[batch.neg]
         pos = (u * p).sum(-1)
         neg = torch.einsum("bd,bkd->bk", u, n)
-        ego = l2_reg(self.user_emb(batch.users), self.item_emb(batch.pos), self.item_emb(batch.neg.flatten()))
+        ego = l2_reg(self.ids.user_emb(batch.users), self.ids.item_emb(batch.pos),
+                     self.ids.item_emb(batch.neg.flatten()))
         return self.pair_loss(pos, neg, batch) + self.reg * ego
 
     @torch.no_grad()
     def after_fit(self, ctx: ModelContext, score: Callable[[Recommender], float]) -> None:
-        """Choose the blend weight ``α`` of the GNN against the item-item term on validation,
-        with the GNN scores scaled to the item-item scores' spread; then calibrate the scale
-        of the cold items' regressed vectors (ridge shrinks them towards zero) by leave-one-out
-        regression on warm items, so cold items rank by their expected score. Last, the PDA
-        popularity target, if set, scales item ``i``'s vector by ``m_i^γ̃``."""
+        """Fit the item-item term, choose its recency weight ``κ`` (with history weights) and the
+        blend weight ``α`` of the GNN against it on validation, with the GNN scores scaled to
+        the item-item scores' spread; then calibrate the scale of the cold items' regressed
+        vectors by leave-one-out regression on warm items, so cold items rank by their
+        expected score. Last, the PDA popularity target, if set, scales item ``i``'s vector
+        by ``m_i^γ̃``."""
+        self.eval()
         if self.item_item:
             self._fit_item_item(ctx, score)
+            self._choose_recency(score)
             self._choose_blend(score)
-        if len(self.cold_map):
+        if self.cold_op is not None:
             users, items = self.embed()
             sample = torch.arange(0, self.num_users, max(1, self.num_users // 256))
             self.cold_scale.fill_(self.content_regression.calibration(users[sample], items[self.warm_items]))
         if self.popularity_target is not None:
             self.item_scale.copy_(torch.from_numpy(popularity_share(ctx.item_counts) ** self.popularity_target)
                                   .float().unsqueeze(1))
+
+    def _choose_recency(self, score: Callable[[Recommender], float]) -> None:
+        """``κ`` on validation, with the GNN switched off (blend 0), from :data:`RECENCY_GRID`."""
+        if self.ii_recency_sp is None:
+            return
+        blend = float(self.blend)
+        self.blend.fill_(0.0)
+        best = (-1.0, 0.0)
+        for kappa in RECENCY_GRID:
+            self.ii_recency.fill_(kappa)
+            best = max(best, (score(self), kappa))
+        self.ii_recency.fill_(best[1])
+        self.blend.fill_(blend)
 
     def _fit_item_item(self, ctx: ModelContext, score: Callable[[Recommender], float]) -> None:
         """The item-item term under the training objective: ``ips`` fits it on ``X diag(√w)``

@@ -2,7 +2,7 @@
 
 A mask multiplies, by a weight in [0, 1], each input edge that feeds the score of user
 ``u`` for item ``i``: ``u``'s training interactions, ``u``'s social ties, ``i``'s KG edges
-(per relation path and entity), and the text and attribute channels of ``u`` and ``i``.
+(per relation path and entity), and the scalar channels (text, attributes, time) of ``u`` and ``i``.
 All ones reproduce the trained model's score exactly; all zeros is the "nothing known"
 baseline. The score is differentiable in the masks, which is what Integrated Gradients
 needs (:mod:`kgrec.audit.explain`).
@@ -15,7 +15,6 @@ trained and ``m = 0`` drops the edge's messages in both directions.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 import torch
 from torch import Tensor
@@ -23,19 +22,31 @@ from torch import Tensor
 from kgrec.models.propagation import SparseMatmul
 
 
-Channel = Literal["history", "friends", "kg", "item_text", "user_text", "user_attr"]
-#: every maskable channel, named as the :class:`EdgeMasks` field that masks it
-CHANNELS: tuple[Channel, ...] = ("history", "friends", "kg", "item_text", "user_text", "user_attr")
+Channel = str
+#: the channels whose masks hold one entry per edge, named as the :class:`EdgeMasks` field that
+#: masks them; every other channel is a scalar channel (:class:`ScalarChannel`)
+EDGE_CHANNELS: tuple[Channel, ...] = ("history", "friends", "kg")
+
+
+@dataclass(frozen=True)
+class ScalarChannel:
+    """A channel masked by one multiplier per score (a text, attribute or time term):
+    ``name`` is its key in :attr:`EdgeMasks.scalars`, ``label`` names it in an explanation
+    ("item text") and ``description`` says what it is for a reader of the audit report."""
+
+    name: str
+    label: str
+    description: str
 
 
 @dataclass
 class EdgeMasks:
-    """Multipliers for the inputs of one (user, item) score (``None``: as trained).
+    """Multipliers for the inputs of one (user, item) score (``None`` or absent: as trained).
 
     ``history`` [H] follows the user's training items in ascending item order, ``friends``
-    [F] the user's social row, ``kg[k]`` [E_k] the item's row of relation path ``k``; the
-    text and attribute entries are scalars (0-d tensors). Each field is a channel of
-    :data:`CHANNELS`; a model masks only the channels it declares
+    [F] the user's social row, ``kg[k]`` [E_k] the item's row of relation path ``k``;
+    ``scalars`` maps each scalar channel's name (:class:`ScalarChannel`) to a 0-d tensor. A
+    model masks only the channels it declares
     (:attr:`kgrec.models.base.Explainable.mask_channels`)."""
 
     user: int
@@ -43,9 +54,10 @@ class EdgeMasks:
     history: Tensor | None = None
     friends: Tensor | None = None
     kg: list[Tensor | None] = field(default_factory=list)
-    item_text: Tensor | None = None
-    user_text: Tensor | None = None
-    user_attr: Tensor | None = None
+    scalars: dict[str, Tensor] = field(default_factory=dict)
+
+    def scalar(self, name: str) -> Tensor | None:
+        return self.scalars.get(name)
 
 
 def scale_row(x: Tensor, row: int, scale: Tensor | None) -> Tensor:

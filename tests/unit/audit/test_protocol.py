@@ -15,7 +15,7 @@ from kgrec.audit.explain import integrated_gradients, masked_score
 from kgrec.audit.explain_check import run_explanations
 from kgrec.audit.plan import ExplanationPlan
 from kgrec.models.base import MODELS, Explainable, KGRelation, ModelContext, create_model
-from kgrec.models.masks import CHANNELS, EdgeMasks
+from kgrec.models.masks import EDGE_CHANNELS, EdgeMasks, ScalarChannel
 
 AUDIT = Path(__file__).resolve().parents[3] / "kgrec" / "audit"
 
@@ -45,6 +45,9 @@ class Toy(Explainable):
     def mask_channels(self):
         return ("history", "kg", "item_text")
 
+    def scalar_channels(self):
+        return (ScalarChannel("item_text", "item text", "the item's text"),)
+
     @property
     def sensitive_inputs(self):
         return frozenset()
@@ -66,8 +69,8 @@ class Toy(Explainable):
         m = masks or EdgeMasks(user, item)
         hist = m.history if m.history is not None else torch.ones(3)
         kg = m.kg[0] if m.kg and m.kg[0] is not None else torch.ones(2)
-        text = m.item_text if m.item_text is not None else torch.tensor(1.0)
-        assert m.friends is None and m.user_text is None and m.user_attr is None
+        text = m.scalar("item_text") if m.scalar("item_text") is not None else torch.tensor(1.0)
+        assert m.friends is None and set(m.scalars) <= {"item_text"}
         return (self.a * hist).sum() + (self.b * kg).sum() + self.c * text + self.d
 
 
@@ -92,18 +95,8 @@ def test_a_model_without_the_protocol_is_not_explained(ctx):
 
 # ----------------------------------------------------------------------------- what kgrec declares
 @pytest.fixture(scope="module")
-def ctx(tmp_path_factory) -> ModelContext:
-    """A tiny synthetic world (100 users, 40 items, KG + friends) with random item text."""
-    from kgrec.data.splits import SplitConfig, make_split
-    from kgrec.data.view import views
-    from kgrec.graphs import load_dataset
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("KGREC_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        ds = load_dataset("synthetic", synthetic={"n_users": 100, "n_items": 40, "n_interactions": 300, "seed": 1})
-    view = views(ds, make_split(ds, SplitConfig(seed=0)))[0]
-    text = np.random.default_rng(0).normal(size=(view.num_items, 8)).astype(np.float32)
-    return ModelContext(view, item_text=text)
+def ctx(small_world) -> ModelContext:
+    return small_world
 
 
 @pytest.mark.parametrize(("params", "missing"), [
@@ -111,13 +104,17 @@ def ctx(tmp_path_factory) -> ModelContext:
     ({"use_kg": False}, {"kg"}),
     ({"use_social": False}, {"friends"}),
     ({"use_text": False}, {"item_text"}),
+    ({"use_time": False}, {"user_time", "item_time"}),
+    ({"channels": ["kg"]}, {"friends", "item_text", "user_attr", "user_time", "item_time"}),
 ])
 def test_kgrec_declares_the_channels_it_has(ctx, params, missing):
     torch.manual_seed(0)
     model = create_model("kgrec", ctx, {"dim": 8, **params})
     channels = model.mask_channels
-    assert list(channels) == [c for c in CHANNELS if c in channels]  # in CHANNELS order
-    assert {"history", "friends", "kg", "item_text", "user_attr"} - missing == set(channels)
+    edges = [c for c in channels if c in EDGE_CHANNELS]
+    assert edges == [c for c in EDGE_CHANNELS if c in channels] and list(channels[: len(edges)]) == edges
+    assert [c for c in channels if c not in EDGE_CHANNELS] == [s.name for s in model.scalar_channels()]
+    assert {"history", "friends", "kg", "item_text", "user_attr", "user_time", "item_time"} - missing == set(channels)
     assert "user_text" not in channels  # the context has no user text
     relations = model.kg_relations()
     assert bool(relations) == ("kg" in channels)
@@ -140,14 +137,14 @@ def test_kgrec_pair_score_with_all_one_masks_is_its_score(ctx):
     with torch.no_grad():
         want = float(model.score(torch.tensor([3]), torch.tensor([7]))[0])
         assert float(ms.forward(torch.ones(1, len(ms.labels)))[0]) == pytest.approx(want, rel=1e-5, abs=1e-6)
-    assert {k for k, _ in ms.labels} == {"history", "friend", "kg", "item_text", "user_attr"}
+    assert {k for k, _ in ms.labels} == {"history", "friend", "kg", "item_text", "user_attr", "user_time", "item_time"}
 
 
 # ----------------------------------------------------------------------------- the audit reads the protocol
 #: what audit code may read of a recommender: the Recommender contract, torch's module API
 #: and the Explainable protocol
 ALLOWED = {"embed", "score", "full_scores", "num_users", "num_items", "state_dict", "load_state_dict", "eval",
-           "mask_channels", "sensitive_inputs", "kg_relations", "history_items", "friend_row", "kg_row",
+           "mask_channels", "scalar_channels", "sensitive_inputs", "kg_relations", "history_items", "friend_row", "kg_row",
            "pair_score"}
 #: modules whose ``model`` is DoWhy's CausalModel, not a recommender
 DOWHY = {"causal"}
