@@ -42,7 +42,7 @@ from kgrec.models.masks import EDGE_CHANNELS, Channel, EdgeMasks, ScalarChannel,
 from kgrec.models.propagation import SparseOperator, propagate, to_torch_csr
 from kgrec.models.side import item_item_with_side
 
-BLEND_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
+BLEND_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 6.0, 12.0, 50.0)  # 50: the GNN almost alone
 RECENCY_GRID = (0.0, 0.5, 1.0, 2.0, 4.0)
 
 

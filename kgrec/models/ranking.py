@@ -16,8 +16,10 @@ def topk_from_vectors(user_vectors: torch.Tensor, item_vectors: torch.Tensor, us
     """Top-``k`` items [len(users), min(k, I)] for each user, best first.
 
     Scores are ``user_vectors[u] @ item_vectors.T``; items in row ``u`` of ``exclude`` get
-    ``-inf`` (and rank last). Ties break by the lower item index (a stable descending sort),
-    so results do not depend on batch composition.
+    ``-inf`` (and rank last). Ties break by the lower item index (as a stable descending
+    sort would), so results do not depend on batch composition. Cost per chunk: one
+    ``torch.topk`` (O(I) per user) and a sort of the ``k`` found; only rows whose ``k``-th
+    score ties with items outside the top ``k`` are fully sorted.
     """
     n_items = item_vectors.shape[0]
     k = min(k, n_items)
@@ -28,9 +30,25 @@ def topk_from_vectors(user_vectors: torch.Tensor, item_vectors: torch.Tensor, us
         if exclude is not None:
             sub = exclude[rows].tocoo()
             scores[torch.from_numpy(sub.row.astype(np.int64)), torch.from_numpy(sub.col.astype(np.int64))] = -torch.inf
-        order = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :k]
-        out[start: start + len(rows)] = order.numpy()
+        out[start: start + len(rows)] = _stable_topk(scores, k).numpy()
     return out
+
+
+def _stable_topk(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """The first ``k`` indices of a stable descending sort of each row of ``scores``."""
+    top = torch.topk(scores, k, dim=1, sorted=False)
+    # order the k found by (score descending, index ascending)
+    by_index = torch.sort(top.indices, dim=1).indices
+    idx, val = top.indices.gather(1, by_index), top.values.gather(1, by_index)
+    order = torch.sort(val, dim=1, descending=True, stable=True).indices
+    result = idx.gather(1, order)
+    # rows where the k-th score ties with an item left out: take the tie by lower index
+    kth = val.gather(1, order[:, -1:])
+    ambiguous = torch.nonzero((scores >= kth).sum(1) > k).flatten()
+    if len(ambiguous) or torch.isnan(kth).any():
+        redo = torch.unique(torch.cat([ambiguous, torch.nonzero(torch.isnan(kth).flatten()).flatten()]))
+        result[redo] = torch.sort(scores[redo], dim=1, descending=True, stable=True).indices[:, :k]
+    return result
 
 
 @torch.no_grad()

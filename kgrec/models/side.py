@@ -39,12 +39,15 @@ class RelationPath:
     matrix: sp.csr_matrix
 
 
-def item_relation_paths(ds: GraphDataset, max_paths: int = 64) -> list[RelationPath]:
+def item_relation_paths(ds: GraphDataset, max_paths: int = 64, max_fanout: float = 64.0) -> list[RelationPath]:
     """One path per KG/link relation leaving the item type, and per KG relation one hop
     further (item → link → entity → relation → entity), both directions of KG edges.
 
     Each path is a relation type the model learns a transform for, so a relation added in
-    the schema YAML is picked up with no code change.
+    the schema YAML is picked up with no code change. A two-hop path that reaches more than
+    ``max_fanout`` nodes per item on average is skipped: its nnz grows with items × nodes
+    (e.g. item → genre → every creator working in that genre), which would make memory
+    and each step's cost quadratic, and it carries little beyond its one-hop prefix.
     """
     item = ds.schema.item_type
     kg_types = [et for et in ds.edge_types() if ds.origin[et].role in ("kg", "link")]
@@ -62,7 +65,7 @@ def item_relation_paths(ds: GraphDataset, max_paths: int = 64) -> list[RelationP
                 second = _adjacency(ds, et2)
                 second = second if forward else sp.csr_matrix(second.T)
                 two = first @ second
-                if two.nnz:
+                if two.nnz and two.nnz <= max_fanout * two.shape[0]:
                     label = f"{et[1]}/{et2[1]}" if forward else f"{et[1]}/rev_{et2[1]}"
                     paths.append(RelationPath(label, dst, row_normalize(two)))
     paths.sort(key=lambda p: -p.matrix.nnz)

@@ -9,10 +9,12 @@ From the training interactions' timestamps (the channel is absent without them):
   recency-weighted FISM/SVD++ term (scalar mask ``user_time``). ``R`` also re-weights the
   item-item term's input rows (:meth:`TimeChannel.history_weights`; the weight ``κ`` of that
   is chosen on validation by the model).
-- item recency: the time from the item's last training interaction to the end of the
-  training period, in ``log₂``-day buckets (0: under a day, ..., 11: over three years;
-  12: never interacted), each bucket a learned vector added to the item ego (scalar mask
-  ``item_time``), so items in current demand can rise on a temporal split.
+- item recency and current demand: the time from the item's last training interaction to
+  the end of the training period, in ``log₂``-day buckets (0: under a day, ..., 11: over
+  three years; 12: never interacted), and the item's count among the latest 10% of the
+  training interactions, in ``log₂(1 + n)`` buckets (0..11), each bucket a learned vector
+  added to the item ego (scalar mask ``item_time``), so items in current demand can rise on
+  a temporal split.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ USER_TIME = ScalarChannel("user_time", "recent history", "the user's most recent
 ITEM_TIME = ScalarChannel("item_time", "item recency", "how recently the item was last interacted with")
 BUCKETS = 12  # log2-day buckets of item recency; one more for items never interacted with
 DAY = 86400.0
+RECENT = 0.1  # the share of the latest training interactions that measures current demand
 
 
 def recency_weights(users: np.ndarray, items: np.ndarray, ts: np.ndarray, shape: tuple[int, int],
@@ -57,18 +60,31 @@ def recency_buckets(items: np.ndarray, ts: np.ndarray, n_items: int) -> np.ndarr
     return np.where(np.isfinite(last), np.clip(bucket, 0, BUCKETS - 1), BUCKETS).astype(np.int64)
 
 
+def demand_buckets(items: np.ndarray, ts: np.ndarray, n_items: int, recent: float = RECENT) -> np.ndarray:
+    """Each item's ``floor(log₂(1 + n_i))`` (capped at ``BUCKETS - 1``), ``n_i`` its count
+    among the latest ``recent`` share of the interactions (ties at the cut included), int64 [I]."""
+    if not len(ts):
+        return np.zeros(n_items, np.int64)
+    cut = np.quantile(ts, 1.0 - recent)
+    counts = np.bincount(items[ts >= cut], minlength=n_items)
+    return np.minimum(np.floor(np.log2(1.0 + counts)), BUCKETS - 1).astype(np.int64)
+
+
 class TimeChannel(Channel):
     name = "time"
 
-    def __init__(self, recency: sp.csr_matrix, buckets: np.ndarray, settings: ChannelSettings) -> None:
+    def __init__(self, recency: sp.csr_matrix, buckets: np.ndarray, demand: np.ndarray,
+                 settings: ChannelSettings) -> None:
         super().__init__()
         self.recency = recency
         self.op = SparseOperator(row_normalize(recency))
         self.item_recent = nn.Embedding(recency.shape[1], settings.dim)
         self.bucket_emb = nn.Embedding(BUCKETS + 1, settings.dim)
-        nn.init.normal_(self.item_recent.weight, std=settings.init_std)
-        nn.init.normal_(self.bucket_emb.weight, std=settings.init_std)
+        self.demand_emb = nn.Embedding(BUCKETS, settings.dim)
+        for emb in (self.item_recent, self.bucket_emb, self.demand_emb):
+            nn.init.normal_(emb.weight, std=settings.init_std)
         self.register_buffer("bucket", torch.from_numpy(buckets), persistent=False)
+        self.register_buffer("demand", torch.from_numpy(demand), persistent=False)
 
     @classmethod
     def build(cls, ctx, settings: ChannelSettings) -> TimeChannel | None:
@@ -78,13 +94,16 @@ class TimeChannel(Channel):
         ts = np.asarray(inter.timestamp, np.float64)
         recency = recency_weights(inter.src.astype(np.int64), inter.dst.astype(np.int64), ts,
                                   (ctx.num_users, ctx.num_items), settings.time_decay)
-        return cls(recency, recency_buckets(inter.dst.astype(np.int64), ts, ctx.num_items), settings)
+        items = inter.dst.astype(np.int64)
+        return cls(recency, recency_buckets(items, ts, ctx.num_items), demand_buckets(items, ts, ctx.num_items),
+                   settings)
 
     def user(self, h: Tensor, masks: EdgeMasks | None = None) -> Tensor:
         return h + self.masked(self.op(self.item_recent.weight), masks.user if masks else None, masks, USER_TIME.name)
 
     def item(self, h: Tensor, masks: EdgeMasks | None = None) -> Tensor:
-        return h + self.masked(self.bucket_emb(self.bucket), masks.item if masks else None, masks, ITEM_TIME.name)
+        term = self.bucket_emb(self.bucket) + self.demand_emb(self.demand)
+        return h + self.masked(term, masks.item if masks else None, masks, ITEM_TIME.name)
 
     def scalar_channels(self) -> tuple[ScalarChannel, ...]:
         return (USER_TIME, ITEM_TIME)
