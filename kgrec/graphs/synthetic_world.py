@@ -254,7 +254,8 @@ def sample_clicks(rng: np.random.Generator, theta: np.ndarray, items: Items, act
     n_items = len(items.quality)
     pi = np.exp(items.log_pi)
     offset = (quality_on_click * items.quality + b0).astype(np.float32)
-    keys = np.empty(0, np.int64)
+    keys = np.empty(0, np.int64)      # the kept (first unique) clicked pairs, in generation order ...
+    seen = np.empty(0, np.int64)      # ... and the same keys sorted, to test each batch against
     exposures, yield_rate = 0, TARGET_CTR
     for _ in range(max_rounds):
         need = n_interactions - len(keys)
@@ -262,15 +263,26 @@ def sample_clicks(rng: np.random.Generator, theta: np.ndarray, items: Items, act
         u = categorical(rng, activity, m)
         i = categorical(rng, pi, m)
         click = rng.random(m) < sigmoid(click_logits(theta, u, items.phi, i, offset))
+        # the batch's first occurrences that are not kept yet: the same pairs, in the same order, as
+        # de-duplicating the concatenation of all batches, at the cost of the batch, not of all kept keys
+        vals, first = np.unique(u[click] * n_items + i[click], return_index=True)   # vals sorted
+        if len(seen):
+            at = np.searchsorted(seen, vals)
+            fresh = seen[np.minimum(at, len(seen) - 1)] != vals
+            vals, first, at = vals[fresh], first[fresh], at[fresh]
+        else:
+            at = np.zeros(len(vals), np.int64)
+        order = np.argsort(first, kind="stable")
+        new, first = vals[order], first[order]
         before = len(keys)
-        keys = np.concatenate([keys, u[click] * n_items + i[click]])
-        keep = first_unique(keys)
-        if len(keep) >= n_interactions:   # count exposures up to the one giving the last kept click
-            exposures += int(np.flatnonzero(click)[keep[n_interactions - 1] - before]) + 1
-            keys = keys[keep[:n_interactions]]
+        if before + len(new) >= n_interactions:   # count exposures up to the one giving the last kept click
+            take = n_interactions - before
+            exposures += int(np.flatnonzero(click)[first[take - 1]]) + 1
+            keys = np.concatenate([keys, new[:take]])
             return keys // n_items, keys % n_items, exposures
-        keys = keys[keep]
+        keys = np.concatenate([keys, new])
+        seen = np.insert(seen, at, vals)      # vals are sorted and absent from seen: a linear merge
         exposures += m
-        yield_rate = max((len(keys) - before) / m, 1e-4)
+        yield_rate = max(len(new) / m, 1e-4)
     raise ValueError(f"could not sample {n_interactions} unique (user, item) clicks after {exposures} exposures; "
                      f"the world is too dense: lower n_interactions or raise n_users/n_items")

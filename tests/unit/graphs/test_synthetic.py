@@ -205,3 +205,50 @@ def test_loads_with_the_schema_loader(world, tmp_path):
     assert len(ds.edges[("user", "friend", "user")].src) == counts["social_pairs"]
     assert sum(len(ds.edges[("item", r, "entity")].src) for r in ("has_genre", "made_by", "has_topic")) \
         == counts["item_kg_triples"]
+
+
+def _sample_clicks_reference(rng, theta, items, activity, quality_on_click, b0, n_interactions, max_batch):
+    """sample_clicks as first written: de-duplicate the concatenation of every batch each round."""
+    from kgrec.graphs import synthetic_world as sw
+
+    n_items = len(items.quality)
+    pi = np.exp(items.log_pi)
+    offset = (quality_on_click * items.quality + b0).astype(np.float32)
+    keys = np.empty(0, np.int64)
+    exposures, yield_rate = 0, sw.TARGET_CTR
+    while True:
+        need = n_interactions - len(keys)
+        m = int(min(max_batch, max(4096, need / max(yield_rate, 1e-3) * 1.15)))
+        u = sw.categorical(rng, activity, m)
+        i = sw.categorical(rng, pi, m)
+        click = rng.random(m) < sw.sigmoid(sw.click_logits(theta, u, items.phi, i, offset))
+        before = len(keys)
+        keys = np.concatenate([keys, u[click] * n_items + i[click]])
+        keep = sw.first_unique(keys)
+        if len(keep) >= n_interactions:
+            exposures += int(np.flatnonzero(click)[keep[n_interactions - 1] - before]) + 1
+            keys = keys[keep[:n_interactions]]
+            return keys // n_items, keys % n_items, exposures
+        keys = keys[keep]
+        exposures += m
+        yield_rate = max((len(keys) - before) / m, 1e-4)
+
+
+@pytest.mark.parametrize("max_batch, n", [(500, 2500), (3000, 2900), (1 << 22, 3000)])
+def test_sample_clicks_batched_dedup_matches_whole_dedup(max_batch, n):
+    """Testing each batch against the kept keys (linear in the batch) keeps exactly the pairs, the order
+    and the exposure count of de-duplicating everything each round, over many rounds in a dense world."""
+    from kgrec.graphs import synthetic_world as sw
+
+    rng = np.random.default_rng(5)
+    dirs = sw.genre_directions(rng, 4, 8)
+    items = sw.sample_items(rng, 60, 10, 3, dirs, 0.8)
+    theta = rng.standard_normal((100, 8)).astype(np.float32)
+    activity = sw.cap_activity(rng.lognormal(0.0, 1.0, 100), 0.3 * 60 / n)
+    got = sw.sample_clicks(np.random.default_rng(9), theta, items, activity, 0.5, -0.5, n, max_batch=max_batch)
+    want = _sample_clicks_reference(np.random.default_rng(9), theta, items, activity, 0.5, -0.5, n, max_batch)
+    assert got[2] == want[2]
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    pairs = got[0] * 60 + got[1]
+    assert len(np.unique(pairs)) == len(pairs) == n
