@@ -22,9 +22,11 @@ peak RSS from ``os.wait4``, whole process including anything it waited for):
    is reported as cached);
 2. training: ``kgrec train --data synthetic --param n_users=... --set train.epochs=E --set
    train.patience=P --no-progress`` (the CLI, so the benchmark does not depend on the trainer's
-   internals); seconds per epoch are the median of the epochs' durations in the run's
-   ``train.json`` history (each includes that epoch's validation), seconds to best and epochs come
-   from the same record;
+   internals); seconds per epoch are the median of the epochs' training-step durations in the
+   run's ``train.json`` history (``epoch_seconds``; validation is its own column,
+   ``valid_seconds``, as it ranks up to ``train.valid_users`` users against every item, a cost of
+   O(users · items · d) rather than of the edges), seconds to best and epochs come from the same
+   record;
 3. vector dimension: ``load_run`` + ``model.embed()`` on the finished run (``--no-dim`` skips it).
 
 A world whose step fails or runs past ``--timeout`` (one budget per world, for all three steps) is a
@@ -144,6 +146,7 @@ class Row:
     epochs: int | None = None
     stop_reason: str | None = None
     sec_per_epoch: float = float("nan")
+    valid_seconds: float = float("nan")  # median seconds of one early-stopping validation
     sec_to_best: float = float("nan")
     train_seconds: float = float("nan")
     dim: str = "–"
@@ -303,6 +306,9 @@ def bench_world(world: World, args: argparse.Namespace, root: Path, cache: Path,
         else:
             row.status = f"training failed (exit {tr.rc}): {tr.error()}"
     durations = epoch_seconds(history)
+    valids = [float(h["valid_seconds"]) for h in history if h.get("valid_seconds") is not None]
+    if valids:
+        row.valid_seconds = statistics.median(valids)
     if durations:
         row.sec_per_epoch = statistics.median(durations)
     elif tr.ok and history:           # closed form: one fit, no epochs
@@ -338,8 +344,9 @@ def print_tables(rows: list[Row], args: argparse.Namespace) -> None:
           f"(patience {args.patience})" + (f", {' '.join(args.set)}" if args.set else "")
           + (f", generator {' '.join(args.param)}" if args.param else "") + "\n")
     print("| world | users | items | interactions | model | epochs | s / epoch (median) | growth of s / epoch "
-          "| s to best | train s (wall) | peak RSS GB (train) | dim | gen s | peak RSS GB (gen) | status |")
-    print("|" + "---|" * 15)
+          "| s / validation | s to best | train s (wall) | peak RSS GB (train) | dim | gen s | peak RSS GB (gen) "
+          "| status |")
+    print("|" + "---|" * 16)
     for r in rows:
         growth = "–" if not math.isfinite(r.growth) else f"{r.growth:.2f}x (interactions {r.growth_of:.3g}x)"
         gen_s = "–" if r.gen is None else ("cached" if r.gen_cached else fmt(r.gen.seconds, ".1f"))
@@ -348,7 +355,7 @@ def print_tables(rows: list[Row], args: argparse.Namespace) -> None:
             status = f"{status}, stop: {r.stop_reason}"
         print("| " + " | ".join([
             r.world.name, fmt(r.users), fmt(r.items), fmt(r.interactions), r.model, fmt(r.epochs),
-            fmt(r.sec_per_epoch, ".3f"), growth, fmt(r.sec_to_best, ".1f"),
+            fmt(r.sec_per_epoch, ".3f"), growth, fmt(r.valid_seconds, ".2f"), fmt(r.sec_to_best, ".1f"),
             "–" if r.train is None else fmt(r.train.seconds, ".1f"),
             "–" if r.train is None else fmt(r.train.rss / GB, ".2f"), r.dim,
             gen_s, "–" if r.gen is None else fmt(r.gen.rss / GB, ".2f"), status.replace("|", "/")]) + " |")

@@ -127,12 +127,15 @@ def fit(model: Recommender, ctx: ModelContext, heldout: HeldOut, cfg: RunConfig,
         else:
             total, n = _sharded_epoch(model, opt, sampler, rng, comm)
         state.epoch += 1
-        record: dict[str, Any] = {"epoch": state.epoch, "loss": total / max(n, 1)}
+        record: dict[str, Any] = {"epoch": state.epoch, "loss": total / max(n, 1),
+                                  "epoch_seconds": time.perf_counter() - t0}  # the training steps alone
         if not main:
             state.elapsed += time.perf_counter() - t0
         elif state.epoch % cfg.train.eval_every == 0 or state.epoch == cfg.train.epochs:
+            t_valid = time.perf_counter()
             metric = validate(model)
             record[cfg.train.metric] = metric
+            record["valid_seconds"] = time.perf_counter() - t_valid
             state.elapsed += time.perf_counter() - t0
             if metric > state.best_metric:
                 state.best_metric, state.best_epoch, state.bad_evals = metric, state.epoch, 0

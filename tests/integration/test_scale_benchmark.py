@@ -13,9 +13,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 COLUMNS = ["world", "users", "items", "interactions", "model", "epochs", "s / epoch (median)",
-           "growth of s / epoch", "s to best", "train s (wall)", "peak RSS GB (train)", "dim", "gen s",
+           "growth of s / epoch", "s / validation", "s to best", "train s (wall)", "peak RSS GB (train)", "dim", "gen s",
            "peak RSS GB (gen)", "status"]
-NUMERIC = ["users", "items", "interactions", "epochs", "s / epoch (median)", "s to best", "train s (wall)",
+NUMERIC = ["users", "items", "interactions", "epochs", "s / epoch (median)", "s / validation", "s to best", "train s (wall)",
            "peak RSS GB (train)", "dim", "gen s", "peak RSS GB (gen)"]
 
 
