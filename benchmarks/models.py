@@ -41,7 +41,7 @@ MODELS = {
     "lightgcn": ("lightgcn", {}),
     "elsa": ("elsa", {}),
     "kgrec": ("kgrec", {}),
-    "kgrec-lowrank": ("kgrec", {"model": {"params": {"item_item_dim": 192}}}),
+    "kgrec-lowrank": ("kgrec", {"model": {"params": {"item_item_dim": 191}}}),
     "kgrec-ease": ("kgrec", {"model": {"params": {"item_item_dim": None}}}),
     "kgrec-no-kg": ("kgrec", {"model": {"params": {"use_kg": False}}}),
     "kgrec-no-social": ("kgrec", {"model": {"params": {"use_social": False}}}),

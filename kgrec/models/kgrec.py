@@ -12,10 +12,12 @@ The item-item component adds ``x_u · B_{:, i}`` with ``B = A Aᵀ − I`` of ra
 items the score is ``(x_u A) · A_i``), or, with ``item_item_dim=None``, EASE with KG and text
 side information in closed form. The user's input row is ``x_u + κ r_u`` with ``r_u`` the
 channels' history weights (the time channel's recency; ``κ`` chosen on validation, 0 without
-one). Its blend weight ``α`` is chosen on validation NDCG@10 after training. Both terms are
-inner products, so the final vectors are ``[α z_u ; x_u A]`` and ``[z_i ; A_i]``
-(``dim + item_item_dim`` dimensions; EASE: ``[α z_u ; x_u]`` and ``[z_i ; B_{:, i}]``) and
-top-K is one matrix product.
+one). Its blend weight ``α`` is chosen on validation NDCG@10 after training. Channels may
+add an item prior ``p_i`` (the time channel's current demand) with a weight ``β`` chosen on
+validation. All terms are inner products, so the final vectors are ``[α z_u ; x_u A ; β]``
+and ``[z_i ; A_i ; p_i]`` (``dim + item_item_dim + P`` dimensions, 64 + 191 + 1 = 256 by
+default; EASE: ``[α z_u ; x_u ; β]`` and ``[z_i ; B_{:, i} ; p_i]``) and top-K is one matrix
+product.
 
 Cold start. An item without training interactions gets the final vector ``c · M Y_w``:
 a content regression (:mod:`kgrec.models.cold_start`) of the warm items' final vectors
@@ -38,12 +40,14 @@ from kgrec.models.base import Batch, Explainable, KGRelation, ModelContext, Reco
 from kgrec.models.channels import REGISTRY, ChannelSettings
 from kgrec.models.cold_start import ContentRegression
 from kgrec.models.debias import popularity_share
-from kgrec.models.masks import EDGE_CHANNELS, Channel, EdgeMasks, ScalarChannel, masked_propagate, replace_row
+from kgrec.models.masks import (EDGE_CHANNELS, Channel, EdgeMasks, ScalarChannel, masked_propagate, replace_row,
+                               scale_row)
 from kgrec.models.propagation import SparseOperator, propagate, to_torch_csr
 from kgrec.models.side import item_item_with_side
 
 BLEND_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 6.0, 12.0, 50.0)  # 50: the GNN almost alone
 RECENCY_GRID = (0.0, 0.5, 1.0, 2.0, 4.0)
+PRIOR_GRID = (0.0, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
 
 
 @register("kgrec")
@@ -64,8 +68,9 @@ class KGRec(Recommender, Explainable):
         time_decay: the time channel's recency decay per history position (default 0.9).
         item_item: add the item-item term (default True).
         item_item_dim: the rank of the item-item term, trained as the low-rank ELSA
-            autoencoder (:mod:`kgrec.models.lowrank`; default 192, so the final vectors have
-            ``dim + 192 = 256`` dimensions whatever the catalogue size); ``None`` fits it in
+            autoencoder (:mod:`kgrec.models.lowrank`; default 191, so the final vectors have
+            ``dim + 191 + P ≤ 256`` dimensions whatever the catalogue size, ``P ≤ 1`` the
+            channels' item priors); ``None`` fits it in
             closed form as EASE with side information (an [I, I] matrix, vectors of
             ``dim + I`` dimensions).
         item_item_reg: EASE's λ (default 300).
@@ -79,12 +84,12 @@ class KGRec(Recommender, Explainable):
     """
 
     needs_text = True
-    fit_buffers = ("blend", "item_scale", "ii_in", "ii_item", "ii_proj", "ii_recency", "cold_scale")
+    fit_buffers = ("blend", "item_scale", "ii_in", "ii_item", "ii_proj", "ii_recency", "prior_weight", "cold_scale")
 
     def __init__(self, ctx: ModelContext, dim: int = 64, layers: int = 2, reg: float = 1e-5, init_std: float = 0.1,
                  use_kg: bool = True, use_social: bool = True, use_text: bool = True, use_time: bool = True,
                  channels: list[str] | None = None, use_sensitive: bool = False, max_paths: int = 8,
-                 time_decay: float = 0.9, item_item: bool = True, item_item_dim: int | None = 192,
+                 time_decay: float = 0.9, item_item: bool = True, item_item_dim: int | None = 191,
                  item_item_reg: float = 300.0, side_weight: float = 0.1,
                  id_dropout: float = 0.1, cold_reg: float = 1.0, popularity_target: float | None = None) -> None:
         super().__init__(ctx)
@@ -114,6 +119,11 @@ class KGRec(Recommender, Explainable):
         self.register_buffer("blend", torch.tensor(1.0))
         self.register_buffer("item_scale", torch.ones(ctx.num_items, 1))
         content = [block for ch in built.values() for block in ch.item_content()]
+        priors = [p for ch in built.values() if (p := ch.item_prior()) is not None]
+        self.prior_masks = [name for _, name in priors]
+        self.register_buffer("item_prior", torch.from_numpy(np.stack([p for p, _ in priors], 1).astype(np.float32))
+                             if priors else torch.zeros(ctx.num_items, 0), persistent=False)
+        self.register_buffer("prior_weight", torch.zeros(len(priors)))
         if item_item:
             self._setup_item_item(ctx, content)
         # cold items: final vectors regressed from content on the warm items' final vectors
@@ -181,7 +191,19 @@ class KGRec(Recommender, Explainable):
             items = torch.cat([items, self.ii_item], 1)
         if self.cold_op is not None:
             items = items.index_copy(0, self.cold_items, self.cold_scale * self.cold_op(items[self.warm_items]))
+        if len(self.prior_masks):
+            users = torch.cat([users, self.prior_weight.expand(self.num_users, -1)], 1)
+            items = torch.cat([items, self._priors(masks)], 1)
         return users, items * self.item_scale
+
+    def _priors(self, masks: EdgeMasks | None) -> Tensor:
+        """The item prior columns [I, P], the explained item's scaled by their channels' masks."""
+        prior = self.item_prior
+        for k, name in enumerate(self.prior_masks):
+            if masks is not None and masks.scalar(name) is not None:
+                column = scale_row(prior[:, k: k + 1], masks.item, masks.scalar(name))
+                prior = torch.cat([prior[:, :k], column, prior[:, k + 1:]], 1)
+        return prior
 
     def pair_score(self, user: int, item: int, masks: EdgeMasks | None = None) -> Tensor:
         """``embed(masks)[0][user] · embed(masks)[1][item]`` without building every vector
@@ -193,6 +215,8 @@ class KGRec(Recommender, Explainable):
         score = (users[user] * items[item]).sum()
         if self.item_item:
             score = self.blend * score + (self._ii_user(self._history_row(user, masks)) * self.ii_item[item]).sum()
+        if len(self.prior_masks):
+            score = score + (self.prior_weight * self._priors(masks)[item]).sum()
         return score * self.item_scale[item, 0]
 
     def _ii_user(self, history: Tensor) -> Tensor:
@@ -282,13 +306,30 @@ class KGRec(Recommender, Explainable):
             self._fit_item_item(ctx, score)
             self._choose_recency(score)
             self._choose_blend(score)
+        self._choose_priors(score)
         if self.cold_op is not None:
             users, items = self.embed()
+            width = items.shape[1] - len(self.prior_masks)  # the regressed part, without the priors
             sample = torch.arange(0, self.num_users, max(1, self.num_users // 256))
-            self.cold_scale.fill_(self.content_regression.calibration(users[sample], items[self.warm_items]))
+            self.cold_scale.fill_(self.content_regression.calibration(users[sample, :width],
+                                                                      items[self.warm_items, :width]))
         if self.popularity_target is not None:
             self.item_scale.copy_(torch.from_numpy(popularity_share(ctx.item_counts) ** self.popularity_target)
                                   .float().unsqueeze(1))
+
+    def _choose_priors(self, score: Callable[[Recommender], float]) -> None:
+        """Each prior's weight on validation, in units of the current scores' spread over
+        the prior's, from :data:`PRIOR_GRID` (0: the prior is ignored)."""
+        for k in range(len(self.prior_masks)):
+            users, items = self.embed()
+            sample = torch.arange(0, self.num_users, max(1, self.num_users // 256))
+            spread = (users[sample] @ items.T).std()
+            unit = float(spread / self.item_prior[:, k].std().clamp_min(1e-12))
+            best = (-1.0, 0.0)
+            for a in PRIOR_GRID:
+                self.prior_weight[k] = a * unit
+                best = max(best, (score(self), a * unit))
+            self.prior_weight[k] = best[1]
 
     def _choose_recency(self, score: Callable[[Recommender], float]) -> None:
         """``κ`` on validation, with the GNN switched off (blend 0), from :data:`RECENCY_GRID`."""

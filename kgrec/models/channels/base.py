@@ -73,6 +73,12 @@ class Channel(nn.Module):
         """Content blocks [I, f] describing items without interactions (default: none)."""
         return []
 
+    def item_prior(self) -> tuple[np.ndarray, str] | None:
+        """Optional per-item prior score [I] (e.g. current demand) and the scalar mask that
+        governs it; the model adds it as one more vector dimension, weighted on validation
+        (default: none)."""
+        return None
+
     def history_weights(self) -> sp.csr_matrix | None:
         """Optional [U, I] weights of the training history (the pattern of ``train``) that
         re-weight the item-item term's input rows (default: none)."""

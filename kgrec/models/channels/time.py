@@ -14,7 +14,8 @@ From the training interactions' timestamps (the channel is absent without them):
   three years; 12: never interacted), and the item's count among the latest 10% of the
   training interactions, in ``log₂(1 + n)`` buckets (0..11), each bucket a learned vector
   added to the item ego (scalar mask ``item_time``), so items in current demand can rise on
-  a temporal split.
+  a temporal split. The current demand is also an item prior score (:meth:`TimeChannel.item_prior`)
+  that the model weighs on validation.
 """
 
 from __future__ import annotations
@@ -60,13 +61,22 @@ def recency_buckets(items: np.ndarray, ts: np.ndarray, n_items: int) -> np.ndarr
     return np.where(np.isfinite(last), np.clip(bucket, 0, BUCKETS - 1), BUCKETS).astype(np.int64)
 
 
-def demand_buckets(items: np.ndarray, ts: np.ndarray, n_items: int, recent: float = RECENT) -> np.ndarray:
-    """Each item's ``floor(log₂(1 + n_i))`` (capped at ``BUCKETS - 1``), ``n_i`` its count
-    among the latest ``recent`` share of the interactions (ties at the cut included), int64 [I]."""
+def demand_counts(items: np.ndarray, ts: np.ndarray, n_items: int, recent: float = RECENT) -> np.ndarray:
+    """Each item's count among the latest ``recent`` share of the interactions (ties at the
+    cut included), int64 [I]."""
     if not len(ts):
         return np.zeros(n_items, np.int64)
-    cut = np.quantile(ts, 1.0 - recent)
-    counts = np.bincount(items[ts >= cut], minlength=n_items)
+    return np.bincount(items[ts >= np.quantile(ts, 1.0 - recent)], minlength=n_items).astype(np.int64)
+
+
+def demand_buckets(items: np.ndarray, ts: np.ndarray, n_items: int, recent: float = RECENT) -> np.ndarray:
+    """Each item's ``floor(log₂(1 + n_i))`` (capped at ``BUCKETS - 1``), ``n_i`` its
+    :func:`demand_counts`, int64 [I]."""
+    return count_buckets(demand_counts(items, ts, n_items, recent))
+
+
+def count_buckets(counts: np.ndarray) -> np.ndarray:
+    """``min(floor(log₂(1 + n)), BUCKETS - 1)``, int64."""
     return np.minimum(np.floor(np.log2(1.0 + counts)), BUCKETS - 1).astype(np.int64)
 
 
@@ -76,6 +86,7 @@ class TimeChannel(Channel):
     def __init__(self, recency: sp.csr_matrix, buckets: np.ndarray, demand: np.ndarray,
                  settings: ChannelSettings) -> None:
         super().__init__()
+        self.demand_counts = demand
         self.recency = recency
         self.op = SparseOperator(row_normalize(recency))
         self.item_recent = nn.Embedding(recency.shape[1], settings.dim)
@@ -84,7 +95,7 @@ class TimeChannel(Channel):
         for emb in (self.item_recent, self.bucket_emb, self.demand_emb):
             nn.init.normal_(emb.weight, std=settings.init_std)
         self.register_buffer("bucket", torch.from_numpy(buckets), persistent=False)
-        self.register_buffer("demand", torch.from_numpy(demand), persistent=False)
+        self.register_buffer("demand", torch.from_numpy(count_buckets(demand)), persistent=False)
 
     @classmethod
     def build(cls, ctx, settings: ChannelSettings) -> TimeChannel | None:
@@ -95,7 +106,7 @@ class TimeChannel(Channel):
         recency = recency_weights(inter.src.astype(np.int64), inter.dst.astype(np.int64), ts,
                                   (ctx.num_users, ctx.num_items), settings.time_decay)
         items = inter.dst.astype(np.int64)
-        return cls(recency, recency_buckets(items, ts, ctx.num_items), demand_buckets(items, ts, ctx.num_items),
+        return cls(recency, recency_buckets(items, ts, ctx.num_items), demand_counts(items, ts, ctx.num_items),
                    settings)
 
     def user(self, h: Tensor, masks: EdgeMasks | None = None) -> Tensor:
@@ -107,6 +118,12 @@ class TimeChannel(Channel):
 
     def scalar_channels(self) -> tuple[ScalarChannel, ...]:
         return (USER_TIME, ITEM_TIME)
+
+    def item_prior(self) -> tuple[np.ndarray, str]:
+        """``log(1 + n_i) / log(1 + max n)``, ``n_i`` the item's count among the latest 10% of
+        training interactions: current demand as a score, masked by ``item_time``."""
+        counts = self.demand_counts.astype(np.float64)
+        return np.log1p(counts) / max(np.log1p(counts.max()), 1e-12), ITEM_TIME.name
 
     def history_weights(self) -> sp.csr_matrix:
         return self.recency
