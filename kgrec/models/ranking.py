@@ -18,8 +18,8 @@ def topk_from_vectors(user_vectors: torch.Tensor, item_vectors: torch.Tensor, us
     Scores are ``user_vectors[u] @ item_vectors.T``; items in row ``u`` of ``exclude`` get
     ``-inf`` (and rank last). Ties break by the lower item index (as a stable descending
     sort would), so results do not depend on batch composition. Cost per chunk: one
-    ``torch.topk`` (O(I) per user) and a sort of the ``k`` found; only rows whose ``k``-th
-    score ties with items outside the top ``k`` are fully sorted.
+    ``torch.topk`` of ``k + 1`` (O(I) per user) and a sort of the ``k`` found; only rows whose
+    ``k``-th score ties with the ``(k + 1)``-th are fully sorted.
     """
     n_items = item_vectors.shape[0]
     k = min(k, n_items)
@@ -36,18 +36,21 @@ def topk_from_vectors(user_vectors: torch.Tensor, item_vectors: torch.Tensor, us
 
 def _stable_topk(scores: torch.Tensor, k: int) -> torch.Tensor:
     """The first ``k`` indices of a stable descending sort of each row of ``scores``."""
-    top = torch.topk(scores, k, dim=1, sorted=False)
+    n = scores.shape[1]
+    top = torch.topk(scores, min(k + 1, n), dim=1, sorted=True)  # one past k shows a tie at the boundary
+    vals, idx = top.values[:, :k], top.indices[:, :k]
     # order the k found by (score descending, index ascending)
-    by_index = torch.sort(top.indices, dim=1).indices
-    idx, val = top.indices.gather(1, by_index), top.values.gather(1, by_index)
-    order = torch.sort(val, dim=1, descending=True, stable=True).indices
-    result = idx.gather(1, order)
-    # rows where the k-th score ties with an item left out: take the tie by lower index
-    kth = val.gather(1, order[:, -1:])
-    ambiguous = torch.nonzero((scores >= kth).sum(1) > k).flatten()
-    if len(ambiguous) or torch.isnan(kth).any():
-        redo = torch.unique(torch.cat([ambiguous, torch.nonzero(torch.isnan(kth).flatten()).flatten()]))
-        result[redo] = torch.sort(scores[redo], dim=1, descending=True, stable=True).indices[:, :k]
+    by_index = torch.sort(idx, dim=1).indices
+    idx, vals = idx.gather(1, by_index), vals.gather(1, by_index)
+    result = idx.gather(1, torch.sort(vals, dim=1, descending=True, stable=True).indices)
+    # rows whose k-th score ties with an item left out (or with NaN): a full stable sort
+    kth = top.values[:, k - 1]
+    redo = torch.isnan(kth)
+    if k < n:
+        redo |= top.values[:, k] == kth
+    rows = torch.nonzero(redo).flatten()
+    if len(rows):
+        result[rows] = torch.sort(scores[rows], dim=1, descending=True, stable=True).indices[:, :k]
     return result
 
 
