@@ -20,8 +20,9 @@ default; EASE: ``[α z_u ; x_u ; β]`` and ``[z_i ; B_{:, i} ; p_i]``) and top-K
 product.
 
 Cold start. An item without training interactions gets the final vector ``c · M Y_w``:
-a content regression (:mod:`kgrec.models.cold_start`) of the warm items' final vectors
-``Y_w`` on the channels' item content, with the scale ``c`` chosen by leave-one-out. A user
+a ridge regression on its k = 50 nearest warm items by content (:mod:`kgrec.models.cold_start`;
+memory O((C + W)·k), no kernel over all warm items) of their final vectors ``Y_w``, with the
+scale ``c`` from leave-one-out predictions of warm items (matched spread of scores). A user
 without training interactions keeps the channels' attribute/text/social vector and, for
 the item-item term, the mean history of their friends.
 """
@@ -298,9 +299,11 @@ class KGRec(Recommender, Explainable):
         """Fit the item-item term, choose its recency weight ``κ`` (with history weights) and the
         blend weight ``α`` of the GNN against it on validation, with the GNN scores scaled to
         the item-item scores' spread; then calibrate the scale of the cold items' regressed
-        vectors by leave-one-out regression on warm items, so cold items rank by their
-        expected score. Last, the PDA popularity target, if set, scales item ``i``'s vector
-        by ``m_i^γ̃``."""
+        vectors by leave-one-out predictions of warm items (``rms``: the cold items' scores get
+        the spread of the warm ones', so a cold item reaches a top-k about as often as a warm
+        one; a least-squares scale shrinks them towards their expected score, which almost
+        never reaches a top 20). Last, the PDA popularity target, if set, scales item ``i``'s
+        vector by ``m_i^γ̃``."""
         self.eval()
         if self.item_item:
             self._fit_item_item(ctx, score)
@@ -311,8 +314,8 @@ class KGRec(Recommender, Explainable):
             users, items = self.embed()
             width = items.shape[1] - len(self.prior_masks)  # the regressed part, without the priors
             sample = torch.arange(0, self.num_users, max(1, self.num_users // 256))
-            self.cold_scale.fill_(self.content_regression.calibration(users[sample, :width],
-                                                                      items[self.warm_items, :width]))
+            self.cold_scale.fill_(self.content_regression.calibration(
+                users[sample, :width], items[self.warm_items, :width], method="rms"))
         if self.popularity_target is not None:
             self.item_scale.copy_(torch.from_numpy(popularity_share(ctx.item_counts) ** self.popularity_target)
                                   .float().unsqueeze(1))
