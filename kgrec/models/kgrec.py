@@ -45,9 +45,11 @@ from kgrec.models.masks import (EDGE_CHANNELS, Channel, EdgeMasks, ScalarChannel
                                scale_row)
 from kgrec.models.propagation import SparseOperator, propagate, to_torch_csr
 from kgrec.models.side import item_item_with_side
+from kgrec.models.tuning import choose
 
 BLEND_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 6.0, 12.0, 50.0)  # 50: the GNN almost alone
 RECENCY_GRID = (0.0, 0.5, 1.0, 2.0, 4.0)
+ELSA_STEPS = 64  # the item-item term's steps per epoch at most (the batch of user rows grows beyond)
 PRIOR_GRID = (0.0, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
 
 
@@ -328,11 +330,7 @@ class KGRec(Recommender, Explainable):
             sample = torch.arange(0, self.num_users, max(1, self.num_users // 256))
             spread = (users[sample] @ items.T).std()
             unit = float(spread / self.item_prior[:, k].std().clamp_min(1e-12))
-            best = (-1.0, 0.0)
-            for a in PRIOR_GRID:
-                self.prior_weight[k] = a * unit
-                best = max(best, (score(self), a * unit))
-            self.prior_weight[k] = best[1]
+            choose(lambda w: self.prior_weight.__setitem__(k, w), [a * unit for a in PRIOR_GRID], score, self)
 
     def _choose_recency(self, score: Callable[[Recommender], float]) -> None:
         """``κ`` on validation, with the GNN switched off (blend 0), from :data:`RECENCY_GRID`."""
@@ -340,11 +338,7 @@ class KGRec(Recommender, Explainable):
             return
         blend = float(self.blend)
         self.blend.fill_(0.0)
-        best = (-1.0, 0.0)
-        for kappa in RECENCY_GRID:
-            self.ii_recency.fill_(kappa)
-            best = max(best, (score(self), kappa))
-        self.ii_recency.fill_(best[1])
+        choose(self.ii_recency.fill_, RECENCY_GRID, score, self)
         self.blend.fill_(blend)
 
     def _fit_item_item(self, ctx: ModelContext, score: Callable[[Recommender], float]) -> None:
@@ -382,7 +376,9 @@ class KGRec(Recommender, Explainable):
         blend = float(self.blend)
         self.blend.fill_(0.0)  # early-stopped on the item-item term alone
         with torch.enable_grad():
-            a, _ = fit_elsa(x, self.item_item_dim, lr=0.01, batch_size=256, validate=validate,
+            # at most ELSA_STEPS steps per epoch: each costs O(nnz_batch·d + I·d²)
+            batch = max(256, -(-x.shape[0] // ELSA_STEPS))
+            a, _ = fit_elsa(x, self.item_item_dim, lr=0.01, batch_size=batch, validate=validate,
                             seed=int(torch.initial_seed()) % (2**31))
         use(a)
         self.blend.fill_(blend)
@@ -392,9 +388,4 @@ class KGRec(Recommender, Explainable):
         sample = torch.arange(0, self.num_users, max(1, self.num_users // 256))
         gnn_std = (users[sample] @ items.T).std().clamp_min(1e-12)
         ii_std = (self._ii_user(self._history_rows(sample.numpy())) @ self.ii_item.T).std()
-        unit = float(ii_std / gnn_std)
-        best = (-1.0, 1.0)
-        for a in BLEND_GRID:
-            self.blend.fill_(a * unit)
-            best = max(best, (score(self), a * unit))
-        self.blend.fill_(best[1])
+        choose(self.blend.fill_, [a * float(ii_std / gnn_std) for a in BLEND_GRID], score, self)
