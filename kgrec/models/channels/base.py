@@ -12,6 +12,7 @@ weights are saved under ``channels.<name>.`` in the run's ``model.safetensors``.
 
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -47,15 +48,16 @@ class ChannelSettings:
     time_decay: float = 0.9
 
 
-class Channel(nn.Module):
+class Channel(nn.Module, abc.ABC):
     """Base class of the channels (see the module docstring). Subclasses set :attr:`name`
     and override what they contribute; the defaults contribute nothing."""
 
     name: ClassVar[str] = ""
 
     @classmethod
+    @abc.abstractmethod
     def build(cls, ctx: ModelContext, settings: ChannelSettings) -> Channel | None:
-        raise NotImplementedError
+        """The channel for this context, or ``None`` when the data has nothing for it."""
 
     def user(self, h: Tensor, masks: EdgeMasks | None = None) -> Tensor:
         """The user ego ``h`` [U, d] with this channel's term added."""

@@ -26,7 +26,6 @@ class Text(Channel):
     def __init__(self, item_text: np.ndarray | None, user_text: np.ndarray | None, dim: int) -> None:
         super().__init__()
         self.item_proj = self.item_gate = self.user_proj = None
-        self._item_text = item_text
         if item_text is not None:
             self.register_buffer("item_text", torch.from_numpy(np.asarray(item_text, np.float32)), persistent=False)
             self.item_proj = nn.Linear(self.item_text.shape[1], dim)
@@ -57,4 +56,4 @@ class Text(Channel):
         return tuple(c for c, on in ((ITEM_TEXT, self.item_proj), (USER_TEXT, self.user_proj)) if on is not None)
 
     def item_content(self) -> list[np.ndarray | sp.spmatrix]:
-        return [] if self._item_text is None else [np.asarray(self._item_text, np.float64)]
+        return [] if self.item_proj is None else [self.item_text.double().numpy()]

@@ -69,12 +69,6 @@ def demand_counts(items: np.ndarray, ts: np.ndarray, n_items: int, recent: float
     return np.bincount(items[ts >= np.quantile(ts, 1.0 - recent)], minlength=n_items).astype(np.int64)
 
 
-def demand_buckets(items: np.ndarray, ts: np.ndarray, n_items: int, recent: float = RECENT) -> np.ndarray:
-    """Each item's ``floor(log₂(1 + n_i))`` (capped at ``BUCKETS - 1``), ``n_i`` its
-    :func:`demand_counts`, int64 [I]."""
-    return count_buckets(demand_counts(items, ts, n_items, recent))
-
-
 def count_buckets(counts: np.ndarray) -> np.ndarray:
     """``min(floor(log₂(1 + n)), BUCKETS - 1)``, int64."""
     return np.minimum(np.floor(np.log2(1.0 + counts)), BUCKETS - 1).astype(np.int64)

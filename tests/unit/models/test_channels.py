@@ -13,7 +13,7 @@ from kgrec.models import channels as channel_pkg
 from kgrec.models import kgrec as kgrec_module
 from kgrec.models.base import ModelContext, create_model
 from kgrec.models.channels.base import Channel
-from kgrec.models.channels.time import BUCKETS, DAY, demand_buckets, recency_buckets, recency_weights
+from kgrec.models.channels.time import BUCKETS, DAY, count_buckets, demand_counts, recency_buckets, recency_weights
 from kgrec.models.masks import ScalarChannel
 
 
@@ -42,9 +42,9 @@ def test_recency_buckets_boundaries_and_never_seen():
 def test_demand_buckets_count_the_latest_share():
     ts = np.arange(20, dtype=float)  # the latest 10%: rows 18 and 19 (quantile cut at 17.1)
     items = np.array([0] * 17 + [1, 1, 2])
-    b = demand_buckets(items, ts, 4, recent=0.1)
+    b = count_buckets(demand_counts(items, ts, 4, recent=0.1))
     assert b.tolist() == [0, 1, 1, 0]  # item 1: row 18 (row 17 is before the cut); item 2: row 19; log2(2) = 1
-    many = demand_buckets(np.zeros(10_000, np.int64), np.arange(10_000.0), 1, recent=0.5)
+    many = count_buckets(demand_counts(np.zeros(10_000, np.int64), np.arange(10_000.0), 1, recent=0.5))
     assert many.tolist() == [BUCKETS - 1]
 
 
