@@ -3,7 +3,10 @@ r"""A synthetic recommender world with a known causal structure, written as TSV 
 :func:`generate_world` samples users, items, a knowledge graph, a homophilous friend graph
 and implicit clicks from the structural equations below (all vectorised numpy, one
 ``np.random.Generator`` stream per component derived from ``seed``; the same seed gives
-byte-identical files), and writes the planted effects to ``truth.json``.
+byte-identical files), and writes the planted effects to ``truth.json``. The latents are
+not written: :func:`click_model` (same parameters) regenerates them, from the same function
+and streams (:mod:`kgrec.graphs.synthetic_click`), as the world's true P(click | exposure),
+e.g. to compute a recommender's true click rate for off-policy evaluation.
 
 Structural equations (d = ``dim``, G = ``n_genres``, :math:`\sigma` the logistic function;
 constants live in :mod:`kgrec.graphs.synthetic_world`)::
@@ -55,6 +58,7 @@ named "observed"/"naive":
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import numbers
@@ -67,9 +71,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kgrec.graphs import synthetic_click as sc
 from kgrec.graphs import synthetic_world as sw
+from kgrec.graphs.synthetic_click import ClickModel
 
-__all__ = ["generate_world", "FILES", "TIME_START", "MAX_DENSITY"]
+__all__ = ["generate_world", "click_model", "world_params", "ClickModel", "FILES", "TIME_START", "MAX_DENSITY"]
 
 FILES = {
     "users.tsv": ("user_id", "group", "age"),
@@ -81,7 +87,7 @@ FILES = {
 }
 TIME_START = 1672531200          # 2023-01-01T00:00:00Z; timestamps lie in [TIME_START, TIME_START + 365 days)
 MAX_DENSITY = 0.1                # n_interactions <= MAX_DENSITY * n_users * n_items
-SENSITIVE_RATE = 0.4
+SENSITIVE_RATE = sw.SENSITIVE_RATE
 EFFECT_SAMPLE = 5000             # users sampled for the expected effects ...
 EFFECT_CELLS = 50_000_000        # ... fewer (>= 500) when n_items > 10,000, to bound users x items work
 
@@ -216,25 +222,15 @@ def generate_world(out_dir: str | os.PathLike, *, n_users: int = 1000, n_items: 
     """
     v = _validate({k: val for k, val in locals().items() if k not in ("out_dir", "progress")})
     t0 = time.perf_counter()
-    n_u, n_i, dim = v["n_users"], v["n_items"], v["dim"]
-    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(v["seed"]).spawn(9)]
-    r_items, r_title, r_topic, r_user, r_social, r_act, r_click, r_time, r_truth = streams
-
-    genre_dirs = sw.genre_directions(r_items, v["n_genres"], dim)
-    items = sw.sample_items(r_items, n_i, v["n_creators"], v["n_providers"], genre_dirs, v["quality_on_popularity"])
-    present = np.flatnonzero(np.bincount(items.genre, minlength=v["n_genres"]))
-    g_star = int(present[r_items.integers(0, len(present))])
-    e_star = genre_dirs[g_star]
+    n_u, n_i = v["n_users"], v["n_items"]
+    rng = sc.streams(v["seed"])
+    r_title, r_topic, r_click, r_time, r_truth = (rng[k] for k in ("title", "topic", "click", "time", "truth"))
+    lat = sc.sample_latents(v, rng)
+    genre_dirs, items, g_star, e_star, b0, activity = (lat.genre_dirs, lat.items, lat.g_star, lat.e_star, lat.b0,
+                                                        lat.activity)
+    s, age, theta, theta_p, lo, hi, src, dst = lat.s, lat.age, lat.theta, lat.theta_p, lat.lo, lat.hi, lat.src, lat.dst
     names = sw.genre_names(v["n_genres"])
     _log(progress, t0, f"items: {n_i}, target genre {names[g_star]}")
-
-    s = (r_user.random(n_u) < SENSITIVE_RATE).astype(np.int64)
-    age = np.clip(np.rint(r_user.normal(36.0, 12.0, n_u)), 16, 70).astype(np.int64)
-    theta = (r_user.standard_normal((n_u, dim)) + v["sensitive_shift"] * s[:, None] * e_star).astype(np.float32)
-    lo, hi = sw.sample_social(r_social, theta, v["avg_friends"])
-    pair_keys = np.sort(np.concatenate([lo * n_u + hi, hi * n_u + lo]))   # both directions, by (src, dst)
-    src, dst = pair_keys // n_u, pair_keys % n_u
-    theta_p = sw.social_influence(theta, src, dst, v["social_alpha"])
     deg = np.bincount(src, minlength=n_u)
     friend_s = np.bincount(src, weights=s[dst], minlength=n_u) / np.maximum(deg, 1)
     alpha, shift = v["social_alpha"], v["sensitive_shift"]
@@ -242,9 +238,6 @@ def generate_world(out_dir: str | os.PathLike, *, n_users: int = 1000, n_items: 
     c_ind = np.where(deg > 0, (1 - alpha) * shift, shift)
     _log(progress, t0, f"users: {n_u}, friend ties: {len(lo)}")
 
-    cap = 0.3 * n_i / v["n_interactions"]
-    activity = sw.cap_activity(r_act.lognormal(0.0, 1.0, n_u), cap)
-    b0 = sw.calibrate_intercept(r_act, theta_p, items, activity, v["quality_on_click"])
     cu, ci, exposures = sw.sample_clicks(r_click, theta_p, items, activity, v["quality_on_click"], b0,
                                          v["n_interactions"])
     ts = TIME_START + r_time.integers(0, 365 * 86400, len(cu))
@@ -332,3 +325,24 @@ def generate_world(out_dir: str | os.PathLike, *, n_users: int = 1000, n_items: 
     (out / "truth.json").write_text(json.dumps(truth, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     _log(progress, t0, f"wrote {out}")
     return truth
+
+
+def world_params(params: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
+    """:func:`generate_world`'s validated parameters for ``params`` updated by ``kw``, its
+    defaults filling the rest. ``params`` may be a truth.json's ``params`` (the derived
+    ``n_topics`` is ignored). Raises ValueError for unknown or out-of-range parameters."""
+    given = {k: x for k, x in {**(params or {}), **kw}.items() if k != "n_topics"}
+    signature = inspect.signature(generate_world).parameters
+    names = [k for k in signature if k not in ("out_dir", "progress")]
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise ValueError(f"unknown synthetic parameter {unknown[0]!r} (known: {', '.join(names)})")
+    return _validate({k: given.get(k, signature[k].default) for k in names})
+
+
+def click_model(params: dict[str, Any] | None = None, **kw: Any) -> ClickModel:
+    """The true :class:`~kgrec.graphs.synthetic_click.ClickModel` of the world that
+    :func:`generate_world` writes for the same parameters (:func:`world_params`): the same
+    latents from the same streams, without sampling titles, KG, clicks or writing anything."""
+    v = world_params(params, **kw)
+    return sc.model_of(sc.sample_latents(v, sc.streams(v["seed"])), v["quality_on_click"])

@@ -7,6 +7,7 @@ vectors are float32; index arrays are int64.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,7 @@ CREATOR_SHARE = 0.6      # of that noise, the creator's part (creators cluster i
 POPULARITY_NOISE = 1.0   # sigma of the non-quality part of log exposure propensity
 CRITIC_NOISE = 0.3       # critic_score = quality + N(0, CRITIC_NOISE^2)
 TARGET_CTR = 0.25        # click intercept b0 is set so the mean exposure clicks at this rate
+SENSITIVE_RATE = 0.4     # P(s_u = 1), users in group "B"
 WITHIN_BUCKET = 0.85     # share of social ties wired inside a homophily bucket
 KG_MISSING = 0.05        # share of items without any KG link
 GENRE_KEEP = 0.85        # probability an item has its creator's genre
@@ -251,9 +253,22 @@ def sample_clicks(rng: np.random.Generator, theta: np.ndarray, items: Items, act
                   max_batch: int = 1 << 22) -> tuple[np.ndarray, np.ndarray, int]:
     """Expose (u ~ activity, i ~ pi) in batches, click with sigmoid(logit), keep first unique
     clicked pairs until ``n_interactions``. Returns users, items (generation order), exposures."""
-    n_items = len(items.quality)
-    pi = np.exp(items.log_pi)
     offset = (quality_on_click * items.quality + b0).astype(np.float32)
+
+    def click_probability(u: np.ndarray, i: np.ndarray) -> np.ndarray:
+        return sigmoid(click_logits(theta, u, items.phi, i, offset))
+
+    return sample_unique_clicks(rng, activity, np.exp(items.log_pi), click_probability, n_interactions,
+                                max_rounds, max_batch)
+
+
+def sample_unique_clicks(rng: np.random.Generator, activity: np.ndarray, pi: np.ndarray,
+                         click_probability: Callable[[np.ndarray, np.ndarray], np.ndarray], n_interactions: int,
+                         max_rounds: int = 200, max_batch: int = 1 << 22) -> tuple[np.ndarray, np.ndarray, int]:
+    """:func:`sample_clicks` for any P(click | u, i exposed) = ``click_probability(u, i)`` (aligned
+    index arrays): per batch, users ~ activity, then items ~ pi, then one uniform per exposure
+    (click iff uniform < probability), all from ``rng`` in that order."""
+    n_items = len(pi)
     keys = np.empty(0, np.int64)      # the kept (first unique) clicked pairs, in generation order ...
     seen = np.empty(0, np.int64)      # ... and the same keys sorted, to test each batch against
     exposures, yield_rate = 0, TARGET_CTR
@@ -262,7 +277,7 @@ def sample_clicks(rng: np.random.Generator, theta: np.ndarray, items: Items, act
         m = int(min(max_batch, max(4096, need / max(yield_rate, 1e-3) * 1.15)))
         u = categorical(rng, activity, m)
         i = categorical(rng, pi, m)
-        click = rng.random(m) < sigmoid(click_logits(theta, u, items.phi, i, offset))
+        click = rng.random(m) < click_probability(u, i)
         # the batch's first occurrences that are not kept yet: the same pairs, in the same order, as
         # de-duplicating the concatenation of all batches, at the cost of the batch, not of all kept keys
         vals, first = np.unique(u[click] * n_items + i[click], return_index=True)   # vals sorted
