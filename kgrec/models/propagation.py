@@ -18,7 +18,7 @@ from torch import Tensor
 
 
 def to_torch_csr(m: sp.spmatrix) -> Tensor:
-    m = sp.csr_matrix(m, dtype=np.float32)
+    m = sp.csr_matrix(m, dtype=np.float32, copy=True)  # sort a copy: never the caller's index arrays
     m.sort_indices()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta", category=UserWarning)

@@ -6,14 +6,17 @@ representations before propagation (:meth:`Channel.user`, :meth:`Channel.item`, 
 ``[N, d] -> [N, d]``, applied in registry order), declares the explanation masks it reads
 (:meth:`Channel.scalar_channels`, or one of the edge channels of
 :data:`kgrec.models.masks.EDGE_CHANNELS`) and the content it gives cold items
-(:meth:`Channel.item_content`). Its parameters are its own (it is an ``nn.Module``), so its
+(:meth:`Channel.item_content`). For a user or an item outside training (fold-in,
+:mod:`kgrec.models.foldin`) it adds the terms it can compute from a history or from a new
+item's content (:meth:`Channel.fold_in_user`, :meth:`Channel.fold_in_item` and the rows of
+its content and history weights); the defaults add nothing. Its parameters are its own (it is an ``nn.Module``), so its
 weights are saved under ``channels.<name>.`` in the run's ``model.safetensors``.
 """
 
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
@@ -46,6 +49,19 @@ class ChannelSettings:
     use_sensitive: bool = False
     max_paths: int = 8
     time_decay: float = 0.9
+
+
+@dataclass(frozen=True)
+class NewItem:
+    """An item outside training, for fold-in: ``text`` [d_text] (a vector in the model's text
+    space) or None; ``links``: KG relation or path name → target node ids (int64, distinct);
+    ``second_hops``: two-hop path name → (its first relation, the node type between, the
+    binary adjacency [N_mid, N_target] of its second hop), see
+    :meth:`kgrec.models.channels.kg.KnowledgeGraph.second_hops`."""
+
+    text: np.ndarray | None = None
+    links: dict[str, np.ndarray] = field(default_factory=dict)
+    second_hops: dict[str, tuple[str, str, sp.csr_matrix]] = field(default_factory=dict)
 
 
 class Channel(nn.Module, abc.ABC):
@@ -85,6 +101,31 @@ class Channel(nn.Module, abc.ABC):
         """Optional [U, I] weights of the training history (the pattern of ``train``) that
         re-weight the item-item term's input rows (default: none)."""
         return None
+
+    # fold-in (kgrec.models.foldin): a history ``items`` int64 [H], oldest first (may repeat),
+    # with one multiplier per entry ``weights`` [H] (1: as in training)
+
+    def fold_in_user(self, h: Tensor, items: np.ndarray, weights: np.ndarray) -> Tensor:
+        """The ego ``h`` [d] of a user outside training with this channel's term from the
+        history (default: none; an anonymous user has no ID, attributes, text or friends)."""
+        return h
+
+    def fold_in_history_weights(self, items: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """That history's row of :meth:`history_weights`: (distinct items, weights) (default: none)."""
+        return None
+
+    def fold_in_item(self, h: Tensor, item: NewItem) -> Tensor:
+        """The ego ``h`` [d] of an item without interactions with this channel's term from
+        its content (default: none)."""
+        return h
+
+    def new_item_content(self, item: NewItem) -> list[np.ndarray | sp.spmatrix]:
+        """Its rows [1, f_b] of the :meth:`item_content` blocks, dense or sparse alike (default: none)."""
+        return []
+
+    def new_item_prior(self) -> float:
+        """Its :meth:`item_prior` score (default 0: an item without interactions has no demand)."""
+        return 0.0
 
     @staticmethod
     def masked(term: Tensor, row: int | None, masks: EdgeMasks | None, name: str) -> Tensor:

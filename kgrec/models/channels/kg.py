@@ -6,6 +6,11 @@ row-normalised item → node matrix of relation path ``r`` (one and two hops,
 nodes and ``w_r`` a per-relation diagonal transform (R-GCN with diagonal bases). A relation
 added in the schema YAML is a new path, with no code change. Edge masks: ``kg[r]`` over the
 item's row of ``M_r``; the path rows, side by side, are cold items' content.
+
+Fold-in (:mod:`kgrec.models.foldin`): a new item's row of path ``r`` is its links along
+``r`` (distinct targets, weight ``1/n``); a two-hop path without such links derives its row
+from the links of its first hop through the second hop's edges, weighted as in training
+(:meth:`KnowledgeGraph.second_hops`, rebuilt from the data set), or is empty without them.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor, nn
 
-from kgrec.models.channels.base import Channel, ChannelSettings
+from kgrec.models.channels.base import Channel, ChannelSettings, NewItem
 from kgrec.models.masks import EdgeMasks, replace_row
 from kgrec.models.propagation import SparseOperator
 from kgrec.models.side import RelationPath, item_relation_paths
@@ -28,6 +33,8 @@ class KnowledgeGraph(Channel):
         super().__init__()
         ds = ctx.dataset
         self.paths = paths
+        for p in paths:  # first: to_torch_csr sorts a float32 copy sharing the index arrays, which
+            p.matrix.sort_indices()  # would leave unsorted float64 rows with permuted values
         self.path_ops = [SparseOperator(p.matrix) for p in paths]
         targets = sorted({p.target for p in paths})
         self.target_index = {t: k for k, t in enumerate(targets)}
@@ -63,3 +70,66 @@ class KnowledgeGraph(Channel):
 
     def item_content(self) -> list[np.ndarray | sp.spmatrix]:
         return [sp.hstack([p.matrix for p in self.paths], format="csr")]
+
+    def link_relations(self, second_hops: dict[str, tuple[str, str, sp.csr_matrix]]) -> dict[str, tuple[str, int]]:
+        """The relations a new item's links may name → (target node type, node count): every
+        path, and the first hops of the two-hop paths in ``second_hops``."""
+        out = {p.name: (p.target, p.matrix.shape[1]) for p in self.paths}
+        for first, mid, hop in second_hops.values():
+            out.setdefault(first, (mid, hop.shape[0]))
+        return out
+
+    def second_hops(self, ds) -> dict[str, tuple[str, str, sp.csr_matrix]]:
+        """Each two-hop path ``a/b`` (or ``a/rev_b``) → (``a``, the node type it reaches, the
+        binary adjacency [N_mid, N_target] of ``b``, transposed for ``rev_b``), rebuilt from the
+        data set ``ds`` as :func:`kgrec.models.side.item_relation_paths` builds the paths."""
+        from kgrec.models.side import _adjacency
+
+        item = ds.schema.item_type
+        kg = [et for et in ds.edge_types() if ds.origin[et].role in ("kg", "link")]
+        out: dict[str, tuple[str, str, sp.csr_matrix]] = {}
+        for p in self.paths:
+            first, _, second = p.name.partition("/")
+            for et in (et for et in kg if second and et[0] == item and et[1] == first):
+                for et2 in (et2 for et2 in kg if item not in (et2[0], et2[2])):
+                    if et2[1] == second and (et2[0], et2[2]) == (et[2], p.target):
+                        out.setdefault(p.name, (first, et[2], _adjacency(ds, et2)))
+                    elif second == f"rev_{et2[1]}" and (et2[2], et2[0]) == (et[2], p.target):
+                        out.setdefault(p.name, (first, et[2], sp.csr_matrix(_adjacency(ds, et2).T)))
+        return out
+
+    def new_item_rows(self, item: NewItem) -> list[tuple[np.ndarray, np.ndarray]]:
+        """A new item's row of each ``M_r`` (target indices int64, weights float64), in path
+        order: ``1/n`` over the ``n`` distinct targets given for ``r`` itself; else, for a
+        two-hop path, its first hop's links through the second hop (each target weighted by
+        the intermediate nodes reaching it, as in training); else empty."""
+        rows = []
+        for p in self.paths:
+            first, _, second = p.name.partition("/")
+            cols, vals = np.zeros(0, np.int64), np.zeros(0)
+            if p.name in item.links:
+                cols = np.unique(item.links[p.name])
+                vals = np.full(len(cols), 1.0 / max(len(cols), 1))
+            elif second and p.name in item.second_hops and first in item.links:
+                hop = item.second_hops[p.name][2]
+                mids = np.unique(item.links[first])
+                reached = [hop.indices[hop.indptr[m]: hop.indptr[m + 1]] for m in mids]
+                cols, counts = np.unique(np.concatenate(reached) if reached else cols, return_counts=True)
+                vals = counts / max(counts.sum(), 1)
+            rows.append((cols, vals))
+        return rows
+
+    def fold_in_item(self, h: Tensor, item: NewItem) -> Tensor:
+        att = self.attention()
+        for k, (path, (cols, vals)) in enumerate(zip(self.paths, self.new_item_rows(item))):
+            if len(cols):
+                x = self.node_emb[self.target_index[path.target]].weight[torch.from_numpy(cols)] * self.rel_diag[k]
+                h = h + att[k] * (torch.from_numpy(vals.astype(np.float32)) @ x)
+        return h
+
+    def new_item_content(self, item: NewItem) -> list[np.ndarray | sp.spmatrix]:
+        rows = self.new_item_rows(item)  # side by side, as item_content's hstack of the path matrices
+        offsets = np.cumsum([0] + [p.matrix.shape[1] for p in self.paths])
+        cols = np.concatenate([c + off for (c, _), off in zip(rows, offsets)])
+        vals = np.concatenate([v for _, v in rows])
+        return [sp.csr_matrix((vals, cols, [0, len(cols)]), shape=(1, int(offsets[-1])))]

@@ -3,7 +3,9 @@
 ``h_i ← h_i + g_i ⊙ P t_i`` with ``t_i`` the item text's embedding [d_text], ``P`` a linear
 projection to ``d`` and ``g_i = σ(G [h_i; P t_i])`` a learned gate over the ID term that
 precedes it; users with profile text get ``h_u ← h_u + P_u t_u``. Scalar masks
-``item_text`` and ``user_text``; the item text is cold items' content.
+``item_text`` and ``user_text``; the item text is cold items' content. Fold-in
+(:mod:`kgrec.models.foldin`): a new item's text vector gets the same gated term (its ID term
+is zero); an anonymous user has no profile text.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor, nn
 
-from kgrec.models.channels.base import Channel, ChannelSettings
+from kgrec.models.channels.base import Channel, ChannelSettings, NewItem
 from kgrec.models.masks import EdgeMasks, ScalarChannel
 
 ITEM_TEXT = ScalarChannel("item_text", "item text", "the item's text (title, genres, tags)")
@@ -57,3 +59,15 @@ class Text(Channel):
 
     def item_content(self) -> list[np.ndarray | sp.spmatrix]:
         return [] if self.item_proj is None else [self.item_text.double().numpy()]
+
+    def fold_in_item(self, h: Tensor, item: NewItem) -> Tensor:
+        if self.item_proj is None or item.text is None:
+            return h
+        t = self.item_proj(torch.from_numpy(np.asarray(item.text, np.float32)).reshape(1, -1))
+        return h + (torch.sigmoid(self.item_gate(torch.cat([h.reshape(1, -1), t], dim=1))) * t)[0]
+
+    def new_item_content(self, item: NewItem) -> list[np.ndarray | sp.spmatrix]:
+        if self.item_proj is None:
+            return []
+        width = self.item_text.shape[1]
+        return [np.zeros((1, width)) if item.text is None else np.asarray(item.text, np.float64).reshape(1, width)]

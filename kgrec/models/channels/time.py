@@ -16,6 +16,10 @@ From the training interactions' timestamps (the channel is absent without them):
   added to the item ego (scalar mask ``item_time``), so items in current demand can rise on
   a temporal split. The current demand is also an item prior score (:meth:`TimeChannel.item_prior`)
   that the model weighs on validation.
+
+Fold-in (:mod:`kgrec.models.foldin`): a history outside training, oldest first, gets the
+same ``r`` (entry ``e`` of ``H`` at position ``H − 1 − e``, times its multiplier) and so the
+same user term; a new item is in bucket 12 (never interacted) with no current demand.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor, nn
 
-from kgrec.models.channels.base import Channel, ChannelSettings
+from kgrec.models.channels.base import Channel, ChannelSettings, NewItem
 from kgrec.models.masks import EdgeMasks, ScalarChannel
 from kgrec.models.propagation import SparseOperator
 from kgrec.models.side import row_normalize
@@ -80,6 +84,7 @@ class TimeChannel(Channel):
     def __init__(self, recency: sp.csr_matrix, buckets: np.ndarray, demand: np.ndarray,
                  settings: ChannelSettings) -> None:
         super().__init__()
+        self.decay = settings.time_decay
         self.demand_counts = demand
         self.recency = recency
         self.op = SparseOperator(row_normalize(recency))
@@ -121,3 +126,20 @@ class TimeChannel(Channel):
 
     def history_weights(self) -> sp.csr_matrix:
         return self.recency
+
+    def fold_in_history_weights(self, items: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``r`` of a history given oldest first: (distinct items, ``Σ_e w_e δ^{pos_e}``), pos 0 the last entry."""
+        distinct, inverse = np.unique(np.asarray(items, np.int64), return_inverse=True)
+        pos = np.arange(len(items))[::-1].astype(np.float64)
+        return distinct, np.bincount(inverse, np.asarray(weights, np.float64) * self.decay ** pos, len(distinct))
+
+    def fold_in_user(self, h: Tensor, items: np.ndarray, weights: np.ndarray) -> Tensor:
+        distinct, r = self.fold_in_history_weights(items, weights)
+        total = r.sum()
+        if not len(distinct) or total <= 0:
+            return h
+        share = torch.from_numpy((r / total).astype(np.float32))
+        return h + share @ self.item_recent.weight[torch.from_numpy(distinct)]
+
+    def fold_in_item(self, h: Tensor, item: NewItem) -> Tensor:
+        return h + self.bucket_emb.weight[BUCKETS] + self.demand_emb.weight[int(count_buckets(np.zeros(1))[0])]
