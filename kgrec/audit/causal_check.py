@@ -38,6 +38,7 @@ class CausalResults:
     flips: list[FlipCheck] = field(default_factory=list)
     off_policy: Any = None  # kgrec.audit.obd.OBDCheck
     off_policy_error: str | None = None
+    served: Any = None  # kgrec.audit.served.ServedOPE: this model on the served traffic
     truth: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -161,6 +162,12 @@ def run_causal(ctx: AuditContext) -> CausalResults:
             except Exception as err:  # noqa: BLE001 - a missing data set must not stop the audit
                 res.off_policy_error = f"{type(err).__name__}: {err}"
         ctx.timings[f"causal:{q.name}"] = time.perf_counter() - t0
+    if ctx.exposure_log is not None:
+        from kgrec.audit.served import served_value
+
+        t0 = time.perf_counter()
+        res.served = served_value(ctx.exposure_log, ctx.run, n_boot=ctx.plan.n_boot, seed=ctx.plan.seeds[0])
+        ctx.timings["causal:served_log"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     res.truth = truth_checks(ctx)
     ctx.timings["causal:truth"] = time.perf_counter() - t0

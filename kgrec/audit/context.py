@@ -24,6 +24,7 @@ class AuditContext:
     per_user: dict[str, np.ndarray]  # "ndcg@K", "recall@K" aligned with users
     metrics: dict[str, float]  # test metrics at K
     timings: dict[str, float] = field(default_factory=dict)
+    exposure_log: str | None = None  # a kgrec serve exposure log to evaluate this model on
 
     @property
     def truth(self) -> dict[str, Any] | None:

@@ -78,7 +78,8 @@ def _start_explanations(ctx: Any, progress: bool) -> tuple[Any, Any]:
 
 
 def run_audit(run_dir: str | Path, *, plan_path: str | Path | None = None, out_dir: str | Path | None = None,
-              overwrite: bool = False, progress: bool = True, browser: bool = True) -> AuditOutcome:
+              overwrite: bool = False, progress: bool = True, browser: bool = True,
+              exposure_log: str | Path | None = None) -> AuditOutcome:
     from kgrec.atomic import AtomicDir, check_target
     from kgrec.audit.plan import check_against, load_plan
     from kgrec.rundir.load import check_files, load_config_of, load_run
@@ -90,12 +91,16 @@ def run_audit(run_dir: str | Path, *, plan_path: str | Path | None = None, out_d
     check_target(out, overwrite=overwrite)
     check_files(run_dir)
     plan = load_plan(plan_path or default_plan(load_config_of(run_dir).data.name))
+    if exposure_log is not None:
+        from kgrec.serve.log import ExposureLog
+
+        ExposureLog.open(exposure_log, create=False, readonly=True).close()  # a clear error before the slow part
     atomic = AtomicDir(out, overwrite=overwrite, what="report directory")
     with atomic as work:  # removed again on any error: no partial report is left behind
         _log(progress, f"loading {run_dir}")
         run = load_run(run_dir)
         check_against(plan, run.dataset)
-        gates, report = _audit(run, plan, t0, progress)
+        gates, report = _audit(run, plan, t0, progress, None if exposure_log is None else str(exposure_log))
         from kgrec.audit.report import write_all
 
         write_all(report, work)
@@ -110,7 +115,7 @@ def run_audit(run_dir: str | Path, *, plan_path: str | Path | None = None, out_d
     return AuditOutcome(out, not failed, failed, time.perf_counter() - t0, check)
 
 
-def _audit(run: Any, plan: Any, t0: float, progress: bool) -> tuple[list[Any], Any]:
+def _audit(run: Any, plan: Any, t0: float, progress: bool, exposure_log: str | None = None) -> tuple[list[Any], Any]:
     """Every check of ``plan`` on ``run``: (gates, report)."""
     from kgrec.audit.cards import datasheet, model_card, reproducibility, summary_section
     from kgrec.audit.causal_check import run_causal
@@ -120,6 +125,7 @@ def _audit(run: Any, plan: Any, t0: float, progress: bool) -> tuple[list[Any], A
     from kgrec.audit.sections import causal_section, explanations_section, fairness_section
 
     ctx = build_audit_context(run, plan)
+    ctx.exposure_log = exposure_log
     ctx.timings["load_and_rank"] = time.perf_counter() - t0
     _log(progress, f"plan {plan.path}: {len(ctx.users)} test users, K={plan.k}; explanations in a worker process")
     pool, pending = _start_explanations(ctx, progress)

@@ -23,6 +23,16 @@ def _f(x: Any, nd: int = 4) -> Any:
     return x
 
 
+def _ope_table(value: str, estimates: list[Any], observed_label: str, observed: float,
+               observed_ci: tuple[float, float], caption: str) -> Table:
+    """Off-policy estimates (IPS, SNIPS, DR) with their CIs, ESS and clipping, and an observed rate."""
+    return Table(["estimator", value, "95% CI", "CI width", "ESS", "clipped rows"],
+                 [[e.name.upper(), _f(e.value, 5), f"[{_f(e.ci_low, 5)}, {_f(e.ci_high, 5)}]",
+                   _f(e.ci_high - e.ci_low, 5), _f(e.ess, 1), e.clipped] for e in estimates]
+                 + [[observed_label, _f(observed, 5), f"[{_f(observed_ci[0], 5)}, {_f(observed_ci[1], 5)}]",
+                     _f(observed_ci[1] - observed_ci[0], 5), "–", "–"]], caption)
+
+
 def make_gate(ctx: AuditContext, key: str, name: str, value: float, section: str, detail: str = "") -> Gate | None:
     """The plan's gate ``key`` evaluated on ``value`` (None when the plan does not set it)."""
     spec = ctx.plan.thresholds.get(key)
@@ -83,18 +93,23 @@ def causal_section(ctx: AuditContext, res: CausalResults) -> Section:
             "Open Bandit Dataset, where impressions and propensities were logged.")
     if res.off_policy is not None:
         op = res.off_policy
-        tables.append(Table(["estimator", "value", "95% CI", "CI width", "ESS", "clipped rows"],
-                            [[e.name.upper(), _f(e.value, 5), f"[{_f(e.ci_low, 5)}, {_f(e.ci_high, 5)}]",
-                              _f(e.ci_high - e.ci_low, 5), _f(e.ess, 1), e.clipped] for e in op.estimates]
-                            + [["observed", _f(op.observed, 5), f"[{_f(op.observed_ci[0], 5)}, "
-                                f"{_f(op.observed_ci[1], 5)}]", _f(op.observed_ci[1] - op.observed_ci[0], 5), "–",
-                                "–"]],
-                            f"Off-policy value on the Open Bandit Dataset: the {op.target_policy} policy's click "
-                            f"rate estimated from {op.n_logged} {op.logging_policy} logs, against its observed rate "
-                            f"over {op.n_observed} rows"))
+        tables.append(_ope_table("value", op.estimates, "observed", op.observed, op.observed_ci,
+                                 f"Off-policy value on the Open Bandit Dataset: the {op.target_policy} policy's "
+                                 f"click rate estimated from {op.n_logged} {op.logging_policy} logs, against its "
+                                 f"observed rate over {op.n_observed} rows"))
         paragraphs.append(f"Off-policy check: {op.notes}")
     elif res.off_policy_error:
         paragraphs.append(f"Off-policy check not run: {res.off_policy_error}")
+    if res.served is not None:
+        sv = res.served
+        tables.append(_ope_table("click rate per slot", sv.estimates, "logging policy, observed", sv.logging_rate,
+                                 sv.logging_ci, f"This model's click rate on the served traffic "
+                                 f"({ctx.exposure_log}): estimated from {sv.requests} logged requests "
+                                 f"({sv.exposures} exposures, policies: {', '.join(sv.policies)}; this model agrees "
+                                 f"with {sv.matched_rows} shown slots), against the logging policy's observed rate"))
+        paragraphs.append("Served-log check: the estimates weight each logged slot by this model's choice over the "
+                          "logging policy's propensity (item-position model); they are unbiased where the logging "
+                          "policy could have shown this model's items. " + " ".join(sv.notes))
     if res.truth:
         tables.append(Table(["question", "planted effect", "true", "estimate", "95% CI", "relative error", "recovered"],
                             [[t["question"], t["planted"], _f(t["true"]), _f(t["estimate"]),
@@ -107,7 +122,8 @@ def causal_section(ctx: AuditContext, res: CausalResults) -> Section:
                              float("nan"), "causal", f"{passed} of {total}"))
     data = {"estimates": [e.to_dict() for e in res.estimates], "flips": [f.to_dict() for f in res.flips],
             "off_policy": res.off_policy.to_dict() if res.off_policy is not None else None,
-            "off_policy_error": res.off_policy_error, "truth": res.truth}
+            "off_policy_error": res.off_policy_error, "truth": res.truth,
+            "served_log": res.served.to_dict() if res.served is not None else None}
     return Section("causal", "Causal effects", paragraphs, tables, figs, gates, data)
 
 

@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     from kgrec.cli.audit import add_parser as add_audit
 
     add_audit(commands, EXIT_CODES)
+    from kgrec.cli.serve import add_parsers as add_serve
+
+    add_serve(commands, EXIT_CODES)
     return parser
 
 
@@ -93,6 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from kgrec.cli.audit import run as run_audit
 
             return run_audit(args)
+        if args.command in ("serve", "log"):
+            from kgrec.cli import serve as cmds
+
+            return cmds.run_serve(args) if args.command == "serve" else cmds.run_log(args)
         parser.error(f"unknown command {args.command}")
     except KgrecInputError as err:
         if args.debug:

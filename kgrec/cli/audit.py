@@ -15,6 +15,9 @@ def add_parser(commands: argparse._SubParsersAction, epilog: str) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing report directory")
     p.add_argument("--no-browser", action="store_true", help="skip the headless-Chromium check and screenshot")
     p.add_argument("--no-progress", action="store_true", help="no progress output")
+    p.add_argument("--exposure-log", metavar="DIR",
+                   help="a kgrec serve exposure log: estimate this model's click rate on the served traffic "
+                        "(IPS, SNIPS, DR) in the causal section")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,7 +28,8 @@ def run(args: argparse.Namespace) -> int:
     configure_threads(args.threads)  # this command's --threads, not the training run's
 
     outcome = run_audit(args.run_dir, plan_path=args.plan, out_dir=args.out, overwrite=args.overwrite,
-                        progress=not args.no_progress, browser=not args.no_browser)
+                        progress=not args.no_progress, browser=not args.no_browser,
+                        exposure_log=args.exposure_log)
     print(f"wrote {outcome.out_dir}/report.html, report.md, report.json in {outcome.seconds:.1f} s")
     if outcome.browser is not None:
         b = outcome.browser

@@ -7,26 +7,14 @@ its screenshot."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from cli import kgrec, trimmed_plan as plan  # noqa: E402  (tests/integration/cli.py)
 
 REPO = Path(__file__).resolve().parents[2]
 CI_REPORT = REPO / "reports" / "ci-synthetic"
-
-
-def kgrec(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "kgrec", *args], capture_output=True, text=True,
-                          env={**os.environ, **env}, check=False, cwd=REPO)
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory) -> dict[str, str]:
-    return {"KGREC_CACHE_DIR": str(tmp_path_factory.mktemp("cache"))}
 
 
 @pytest.fixture(scope="module")
@@ -37,14 +25,6 @@ def run_dir(tmp_path_factory, env) -> Path:
     return run
 
 
-def plan(tmp_path: Path, **thresholds: dict) -> Path:
-    raw = yaml.safe_load((REPO / "audit" / "synthetic.yaml").read_text())
-    raw.update(n_boot=50, refutation_simulations=5)
-    raw["explanations"].update(sample=5)
-    raw["thresholds"].update(thresholds)
-    path = tmp_path / "plan.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return path
 
 
 def test_audit_writes_three_formats_and_renders_in_chromium(run_dir, env, tmp_path):

@@ -11,11 +11,7 @@ import time
 import pytest
 
 from kgrec.cli import main
-
-
-def kgrec(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "kgrec", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, check=False)
+from cli import kgrec  # noqa: E402  (tests/integration/cli.py)
 
 
 def test_help_is_fast_and_lists_exit_codes() -> None:

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
+from cli import kgrec  # noqa: E402  (tests/integration/cli.py)
 
 #: a small synthetic world, passed as generator parameters (kgrec evaluate must rebuild it)
 WORLD = ["--set", "data.name=synthetic", "--param", "n_users=400", "--param", "n_items=200",
          "--param", "n_interactions=8000", "--param", "seed=2"]
 TRAIN = ["--set", "train.batch_size=512", "--set", "train.lr=0.01", "--set", "train.epochs=12",
          "--seed", "7", "--no-progress"]
-
-
-def kgrec(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "kgrec", *args], capture_output=True, text=True,
-                          env={**os.environ, **env}, check=False, timeout=timeout)
 
 
 @pytest.fixture(scope="module")

@@ -9,18 +9,9 @@ import sys
 import time
 
 import pytest
+from cli import kgrec  # noqa: E402  (tests/integration/cli.py)
 
 WORLD = ["--set", "data.name=synthetic"]
-
-
-def kgrec(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "kgrec", *args], capture_output=True, text=True,
-                          env={**os.environ, **env}, check=False)
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory) -> dict[str, str]:
-    return {"KGREC_CACHE_DIR": str(tmp_path_factory.mktemp("cache"))}
 
 
 def test_train_evaluate_and_refuse_overwrite(tmp_path, env) -> None:

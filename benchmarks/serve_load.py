@@ -1,0 +1,150 @@
+"""Load test of ``kgrec serve`` on loopback over a synthetic catalogue of 10^6 items; prints a table.
+
+    .venv/bin/python benchmarks/serve_load.py                         # 10^6 items, 20,000 requests, concurrency 8
+    .venv/bin/python benchmarks/serve_load.py --items 100000 --requests 5000 --index flat
+
+Setup (cached in --work): the synthetic world with ``--items`` items, ``--users`` users and
+``--interactions`` interactions; a LightGCN run on it (``--dim``-dimensional vectors, one
+epoch: serving cost does not depend on how well the vectors were trained, and the catalogue
+is too large for the text encoder on CPU). Then ``kgrec serve`` runs as its own process on
+127.0.0.1 with the exposure log on (SQLite WAL, the default crash-safe mode) and the default
+epsilon-greedy policy, and a bounded load is sent: ``--requests`` POST /recommend calls
+(known users drawn uniformly, k = 10) from ``--concurrency`` keep-alive connections of one
+asyncio client (httpx), stopping early after ``--max-seconds``. Latency is measured by the
+client per request (so it includes the client's own share of the 2 cores).
+
+Recall@10 against exact search is measured in this process on the same index (same seed,
+same configuration) for 1,000 users with their training items excluded. Nothing here is
+asserted by tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def prepare(args: argparse.Namespace, work: Path) -> Path:
+    from kgrec.rundir.config import load_config
+    from kgrec.train.run import train_run
+
+    run = work / f"run-lightgcn-{args.items}-d{args.dim}"
+    if not (run / "model.safetensors").is_file():
+        t0 = time.perf_counter()
+        cfg = load_config(overrides={
+            "data": {"name": "synthetic", "synthetic": {"n_users": args.users, "n_items": args.items,
+                                                        "n_interactions": args.interactions}},
+            "model": {"name": "lightgcn", "params": {"dim": args.dim}},
+            "train": {"epochs": 1, "valid_users": 500}})
+        train_run(cfg, run, overwrite=True, progress=True)
+        print(f"setup: trained {run} in {time.perf_counter() - t0:.0f} s", flush=True)
+    return run
+
+
+async def load(url: str, users: list[str], n: int, concurrency: int, max_seconds: float) -> tuple[list[float], int]:
+    import httpx
+
+    latencies: list[float] = []
+    errors = 0
+    queue = iter(range(n))
+    deadline = time.perf_counter() + max_seconds
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=10.0) as client:
+        async def worker() -> None:
+            nonlocal errors
+            for i in queue:
+                if time.perf_counter() > deadline:
+                    return
+                body = {"user_id": users[i % len(users)], "k": 10}
+                t = time.perf_counter()
+                try:
+                    r = await client.post("/recommend", json=body)
+                    ok = r.status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                latencies.append(time.perf_counter() - t)
+                errors += not ok
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return latencies, errors
+
+
+def recall_check(run_dir: Path, index_args: dict, sample: int = 1000) -> float:
+    import torch
+
+    from kgrec.rundir.load import load_run
+    from kgrec.serve.index import IndexConfig, ItemIndex
+
+    run = load_run(run_dir)
+    with torch.no_grad():
+        users, items = run.model.embed()
+    index = ItemIndex.build(np.ascontiguousarray(items.numpy()), IndexConfig(**index_args))
+    rows = np.random.default_rng(0).choice(run.view.num_users, size=min(sample, run.view.num_users), replace=False)
+    train = run.view.train.tocsr()
+    exclude = [train.indices[train.indptr[u]: train.indptr[u + 1]] for u in rows]
+    return index.recall(np.ascontiguousarray(users.numpy()[rows]), 10, exclude=exclude)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--items", type=int, default=1_000_000)
+    ap.add_argument("--users", type=int, default=20_000)
+    ap.add_argument("--interactions", type=int, default=2_000_000)
+    ap.add_argument("--dim", type=int, default=256)
+    ap.add_argument("--requests", type=int, default=20_000)
+    ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--max-seconds", type=float, default=120.0)
+    ap.add_argument("--index", default="ivf", choices=("auto", "flat", "ivf", "hnsw"))
+    ap.add_argument("--nprobe", type=int)
+    ap.add_argument("--policy", default="epsilon", choices=("epsilon", "deterministic"))
+    ap.add_argument("--durable", action="store_true", help="fsync every commit")
+    ap.add_argument("--work", default="runs/bench-serve")
+    ap.add_argument("--no-recall", action="store_true", help="skip the recall check (it builds the index again)")
+    args = ap.parse_args()
+    from kgrec.serve.launch import call, start
+
+    work = Path(args.work)
+    run = prepare(args, work)
+    users = [str(u) for u in json.loads((run / "idmaps.json").read_text())["user"]]
+    serve_args = ["--index", args.index, "--policy", args.policy, "--log", str(work / f"log-{int(time.time())}")]
+    serve_args += ["--nprobe", str(args.nprobe)] if args.nprobe else []
+    serve_args += ["--durable"] if args.durable else []
+    t0 = time.perf_counter()
+    server = start(run, serve_args, work=work, timeout=900)
+    ready = time.perf_counter() - t0
+    try:
+        _, health = call(server.url + "/healthz")
+        for u in users[:50]:  # warm-up, not counted
+            call(server.url + "/recommend", {"user_id": u, "k": 10})
+        rng = np.random.default_rng(0)
+        order = [users[i] for i in rng.integers(0, len(users), args.requests)]
+        t1 = time.perf_counter()
+        latencies, errors = asyncio.run(load(server.url, order, args.requests, args.concurrency, args.max_seconds))
+        wall = time.perf_counter() - t1
+    finally:
+        server.stop()
+    recall = float("nan")
+    if not args.no_recall:
+        idx = {"kind": args.index, **({"nprobe": args.nprobe} if args.nprobe else {})}
+        recall = recall_check(run, idx)
+    ms = sorted(1000 * x for x in latencies)
+    q = statistics.quantiles(ms, n=100, method="inclusive")
+    index = health["index"]
+    print(f"\nkgrec serve over {health['items']:,} items ({index.get('dim')} dims), index {index.get('kind')} "
+          f"({', '.join(f'{k} {v}' for k, v in index.items() if k in ('nlist', 'nprobe', 'hnsw_m', 'ef_search'))}), "
+          f"policy {args.policy}, exposure log on{' (durable)' if args.durable else ''}; {len(ms)} requests at "
+          f"concurrency {args.concurrency}\n")
+    print("| requests/s | p50 ms | p95 ms | p99 ms | errors | recall@10 vs exact | index build s | server ready s |")
+    print("|---|---|---|---|---|---|---|---|")
+    print(f"| {len(ms) / wall:.0f} | {q[49]:.2f} | {q[94]:.2f} | {q[98]:.2f} | {errors} | {recall:.4f} | "
+          f"{index.get('build_seconds', float('nan')):.1f} | {ready:.1f} |")
+
+
+if __name__ == "__main__":
+    main()

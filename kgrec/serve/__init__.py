@@ -1,0 +1,1 @@
+"""Serving: answering recommendation requests from a finished run (``kgrec serve``)."""

@@ -1,0 +1,255 @@
+"""The serving core, without HTTP: a trained run's vectors in an ANN index, fold-in of
+unseen users, the logging policy, and the exposure log.
+
+:class:`Service` is what :mod:`kgrec.serve.app` wraps; tests and benchmarks can drive it
+directly. Raw ids are those of the run's id maps (``idmaps.json``), compared as strings (a
+JSON ``42`` and ``"42"`` name the same id). Items a known user interacted with in the
+run's training view are never recommended to them; for a fold-in user, their history's
+items are excluded.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from kgrec.errors import KgrecInputError, UsageError
+from kgrec.serve.index import IndexConfig, ItemIndex
+from kgrec.serve.log import Exposure, ExposureLog, Feedback, ServedRequest
+from kgrec.serve.policy import PolicyConfig, draw
+
+EVENTS = ("click", "consume", "purchase", "dismiss", "rating")
+
+
+class NotFound(KgrecInputError):
+    """An id the service does not know (HTTP 404)."""
+
+
+class Invalid(KgrecInputError):
+    """A request the service understands but cannot satisfy (HTTP 422)."""
+
+
+class Conflict(KgrecInputError):
+    """A new item whose id exists already (HTTP 409)."""
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Serving options: the largest ``k`` a request may ask for (default 100), the logging
+    policy, the index, the seed of the policy's draws and the exposure log directory
+    (``None``: no log, for tests of the ranking alone) with its durability."""
+
+    k_max: int = 100
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    index: IndexConfig = field(default_factory=IndexConfig)
+    seed: int = 0
+    log_dir: str | None = None
+    durable: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.k_max, bool) or not isinstance(self.k_max, int) or self.k_max < 1:
+            raise UsageError(f"k_max must be an integer >= 1, got {self.k_max!r}", field="--k-max")
+
+
+@dataclass(frozen=True)
+class Shown:
+    """One served list: raw item ids, scores, 1-based positions (the log stores them
+    0-based, as Open Bandit Pipeline does) and propensities."""
+
+    request_id: str
+    items: list[str]
+    scores: list[float]
+    positions: list[int]
+    pscores: list[float]
+    policy: str
+    explored: bool
+    folded_in: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"request_id": self.request_id, "policy": self.policy, "explored": self.explored,
+                "folded_in": self.folded_in,
+                "items": [{"item_id": i, "score": s, "position": p, "propensity": q}
+                          for i, s, p, q in zip(self.items, self.scores, self.positions, self.pscores)]}
+
+
+class Service:
+    """See the module docstring. Build with :meth:`from_run`."""
+
+    def __init__(self, run: Any, config: ServeConfig) -> None:
+        from kgrec.models.foldin import FoldIn, NotSupported
+
+        self.run, self.config = run, config
+        self.run_id = str(Path(run.path).resolve())
+        schema = run.dataset.schema
+        self.user_ids = [str(u) for u in run.dataset.nodes[schema.user_type].ids.tolist()]
+        self.item_ids = [str(i) for i in run.dataset.nodes[schema.item_type].ids.tolist()]
+        self.user_index = {u: k for k, u in enumerate(self.user_ids)}
+        self.item_index = {i: k for k, i in enumerate(self.item_ids)}
+        self.train = run.view.train.tocsr()
+        with torch.no_grad():
+            users, items = run.model.embed()
+        self.user_vectors = np.ascontiguousarray(users.numpy(), dtype=np.float32)
+        self.index = ItemIndex.build(np.ascontiguousarray(items.numpy(), dtype=np.float32), config.index)
+        try:
+            self.fold_in: Any = FoldIn.for_model(run.model, dataset=run.view.dataset)
+        except NotSupported as err:
+            self.fold_in, self.fold_in_error = None, str(err)
+        self.rng = np.random.default_rng(config.seed)
+        self.log = ExposureLog.open(config.log_dir, durable=config.durable) if config.log_dir else None
+        if self.log is not None:
+            self.log.set_meta("run_dir", self.run_id)
+            self.log.set_meta("model", run.config.model.name)
+            self.log.set_meta("policy", repr(config.policy.params()))
+        self.started = time.time()
+
+    @classmethod
+    def from_run(cls, run_dir: str | Path, config: ServeConfig = ServeConfig()) -> Service:
+        from kgrec.rundir.load import load_run
+
+        return cls(load_run(run_dir), config)
+
+    def close(self) -> None:
+        if self.log is not None:
+            self.log.close()
+
+    # --- requests -------------------------------------------------------------------------
+    def query(self, user_id: Any = None, history: list[Any] | None = None) -> tuple[np.ndarray, np.ndarray, bool]:
+        """The query vector [D], the item indices to exclude, and whether it was folded in."""
+        if history is not None:
+            if self.fold_in is None:
+                raise Invalid(f"this model cannot fold in a history: {self.fold_in_error}", field="history")
+            items = self.items_of(history, "history")
+            return self.fold_in.user_vector(items), np.unique(items), True
+        if user_id is None:
+            raise Invalid("give a known user_id, or a history of item ids for a new user", field="user_id")
+        u = self.user_index.get(str(user_id))
+        if u is None:
+            raise NotFound(f"unknown user {user_id!r}; for a new user send their history instead",
+                           field="user_id")
+        seen = self.train.indices[self.train.indptr[u]: self.train.indptr[u + 1]].astype(np.int64)
+        return self.user_vectors[u], seen, False
+
+    def items_of(self, raw: list[Any], where: str) -> np.ndarray:
+        """Item indices of raw ids; :class:`Invalid` naming every unknown id."""
+        index = [self.item_index.get(str(i)) for i in raw]
+        unknown = [r for r, k in zip(raw, index) if k is None]
+        if unknown:
+            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+            shown = ", ".join(repr(u) for u in unknown[:5]) + more
+            raise Invalid(f"{len(unknown)} unknown item id(s): {shown}", field=where)
+        return np.asarray(index, dtype=np.int64)
+
+    def check_k(self, k: Any) -> int:
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= self.config.k_max:
+            raise Invalid(f"k must be an integer from 1 to {self.config.k_max}, got {k!r}", field="k")
+        return k
+
+    def rank(self, user_id: Any = None, history: list[Any] | None = None, k: int = 10
+             ) -> tuple[np.ndarray, np.ndarray, bool]:
+        """The policy's candidate pool for a request: item indices and scores, best first."""
+        k = self.check_k(k)
+        vector, seen, folded = self.query(user_id, history)
+        ids, scores = self.index.search(vector[None, :], self.config.policy.pool(k), exclude=[seen])
+        keep = ids[0] >= 0
+        return ids[0][keep], scores[0][keep], folded
+
+    def served(self, user_id: Any = None, history: list[Any] | None = None, k: int = 10,
+               context: dict[str, Any] | None = None) -> tuple[Shown, ServedRequest]:
+        """The list shown for a request and its log record (not yet written)."""
+        ids, scores, folded = self.rank(user_id, history, k)
+        slate = draw(self.config.policy, len(ids), k, self.rng)
+        request_id = uuid.uuid4().hex
+        chosen = ids[slate.order]
+        raw = [self.item_ids[i] for i in chosen]
+        score = [float(s) for s in scores[slate.order]]
+        pscore = [float(p) for p in slate.pscore]
+        shown = Shown(request_id, raw, score, list(range(1, len(raw) + 1)), pscore, self.config.policy.name,
+                      slate.explored, folded)
+        record = ServedRequest(
+            request_id=request_id, ts=time.time(), user_id=None if folded else str(user_id),
+            history=[str(h) for h in history] if folded else None, context=context or {},
+            policy=self.config.policy.name, policy_params=self.config.policy.params(), k=k, run_id=self.run_id,
+            items=[Exposure(position=p - 1, item_id=i, item_index=int(x), score=s, pscore=q)
+                   for p, i, x, s, q in zip(shown.positions, raw, chosen, score, pscore)])
+        return shown, record
+
+    def recommend(self, user_id: Any = None, history: list[Any] | None = None, k: int = 10,
+                  context: dict[str, Any] | None = None) -> Shown:
+        """Serve one list; returns only after its exposures are committed to the log."""
+        shown, record = self.served(user_id, history, k, context)
+        if self.log is not None:
+            self.log.log_request(record)
+        return shown
+
+    def feedback_record(self, request_id: Any, item_id: Any, event: Any = "click", value: float = 1.0,
+                        ts: float | None = None) -> Feedback:
+        if event not in EVENTS:
+            raise Invalid(f"event must be one of {', '.join(EVENTS)}, got {event!r}", field="event")
+        if self.log is None:
+            raise Invalid("this server keeps no exposure log, so it cannot take feedback", field="request_id")
+        return Feedback(request_id=str(request_id), item_id=str(item_id), event=event, value=float(value),
+                        ts=time.time() if ts is None else float(ts))
+
+    # --- new items ------------------------------------------------------------------------
+    def new_item(self, item_id: Any, text: str | None = None, links: dict[str, list[Any]] | None = None
+                 ) -> tuple[int, np.ndarray]:
+        """The index and vector of a new item from its content (not yet added)."""
+        item_id = str(item_id)
+        if item_id in self.item_index:
+            raise Conflict(f"item {item_id!r} exists already", field="item_id")
+        if self.fold_in is None:
+            raise Invalid(f"this model has no content path for new items: {self.fold_in_error}", field="text")
+        if text is None and not links:
+            raise Invalid("a new item needs its text or its KG links", field="text")
+        vector_text = self._encode(text) if text is not None else None
+        return len(self.item_ids), self.fold_in.item_vector(text=vector_text, links=self._links(links or {}))
+
+    def add_item(self, item_id: Any, text: str | None = None, links: dict[str, list[Any]] | None = None) -> int:
+        """Add a new item to the index (retrievable at once); returns its index."""
+        index, vector = self.new_item(item_id, text, links)
+        self.commit_item(str(item_id), vector)
+        return index
+
+    def commit_item(self, item_id: str, vector: np.ndarray) -> None:
+        self.index.add(np.asarray(vector, dtype=np.float32)[None, :])
+        self.item_index[item_id] = len(self.item_ids)
+        self.item_ids.append(item_id)
+
+    def _encode(self, text: str) -> np.ndarray:
+        cfg = self.run.config.text
+        if cfg.lora:
+            raise Invalid("this run's item text vectors come from a LoRA-adapted encoder; new items' text cannot "
+                          "be encoded the same way here", field="text")
+        from kgrec.text import TextEncoderConfig, encode_texts
+
+        tcfg = TextEncoderConfig(model=cfg.model, batch_size=cfg.batch_size, max_length=cfg.max_length)
+        return encode_texts([text], tcfg, progress=False)[0]
+
+    def _links(self, links: dict[str, list[Any]]) -> dict[str, list[int]]:
+        """Relation-path name → target node indices, from raw target ids."""
+        targets = {name: t for name, (t, _) in self.fold_in.link_relations().items()} if self.fold_in else {}
+        out: dict[str, list[int]] = {}
+        for name, raw in links.items():
+            if name not in targets:
+                known = ", ".join(sorted(targets)) or "none"
+                raise Invalid(f"unknown relation path {name!r} (this model's: {known})", field=f"links.{name}")
+            nodes = self.run.dataset.nodes[targets[name]]
+            index = {str(i): k for k, i in enumerate(nodes.ids.tolist())}
+            missing = [r for r in raw if str(r) not in index]
+            if missing:
+                raise Invalid(f"{len(missing)} unknown {targets[name]} id(s) in links.{name}: {missing[0]!r}",
+                              field=f"links.{name}")
+            out[name] = [index[str(r)] for r in raw]
+        return out
+
+    def health(self) -> dict[str, Any]:
+        return {"status": "ok", "run_dir": self.run_id, "model": self.run.config.model.name,
+                "items": self.index.ntotal, "users": len(self.user_ids), "index": self.index.describe(),
+                "policy": self.config.policy.params(), "fold_in": self.fold_in is not None,
+                "log": self.config.log_dir, "uptime_seconds": time.time() - self.started}
