@@ -1,6 +1,6 @@
 """Off-policy evaluation from served logs, validated where the truth is known; prints tables.
 
-    .venv/bin/python benchmarks/ope_served.py                       # 10 seeds, 20,000 requests each
+    .venv/bin/python benchmarks/ope_served.py                       # 20 seeds, 20,000 requests each, epsilon 0.5
     .venv/bin/python benchmarks/ope_served.py --seeds 0 1 2 --requests 5000 --epsilon 0.5
 
 Trains (or reuses, in --work) two runs on the default synthetic world: the logging model
@@ -34,10 +34,10 @@ def trained(name: str, model: str, work: Path, epochs: int) -> Path:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
+    ap.add_argument("--seeds", type=int, nargs="+", default=list(range(20)))
     ap.add_argument("--requests", type=int, default=20_000, help="served lists per seed (default 20,000)")
     ap.add_argument("--k", type=int, default=10)
-    ap.add_argument("--epsilon", type=float, default=0.3)
+    ap.add_argument("--epsilon", type=float, default=0.5)
     ap.add_argument("--candidate", default="ease", help="the candidate model (default ease)")
     ap.add_argument("--work", default="runs/bench-ope", help="runs and logs (default runs/bench-ope)")
     ap.add_argument("--n-boot", type=int, default=500)

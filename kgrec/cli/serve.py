@@ -92,8 +92,12 @@ def build(options: dict):
 
 
 def app_from_env():
-    """Uvicorn's app factory for ``--workers > 1``: each worker builds its own app."""
-    return build(json.loads(os.environ[CONFIG_ENV]))
+    """Uvicorn's app factory for ``--workers > 1``: each worker builds its own app (index,
+    exposure-log connection) and draws its policy's randomness from the seed mixed with its
+    process id, so workers do not repeat each other's draws."""
+    options = json.loads(os.environ[CONFIG_ENV])
+    options["serve"]["seed"] = (int(options["serve"]["seed"]) * 1_000_003 + os.getpid()) % (2**32)
+    return build(options)
 
 
 def run_serve(args: argparse.Namespace) -> int:

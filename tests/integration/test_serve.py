@@ -14,6 +14,7 @@ import pytest
 
 from kgrec.serve.launch import call, start
 from cli import kgrec, trimmed_plan  # noqa: E402  (tests/integration/cli.py)
+from serve_cases import BAD, concrete  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "s3cret-token-for-tests"
@@ -128,33 +129,12 @@ def test_openapi_page(server):
     assert status == 200 and {"/recommend", "/feedback", "/items", "/healthz"} <= set(spec["paths"])
 
 
-BAD = [  # (name, path, body, headers, status, error code)
-    ("malformed JSON", "/recommend", b'{"user_id": 1,', {}, 400, "malformed_json"),
-    ("unknown user", "/recommend", {"user_id": "no-such-user"}, {}, 404, "not_found"),
-    ("neither user nor history", "/recommend", {"k": 5}, {}, 422, "invalid"),
-    ("unknown history items", "/recommend", {"history": ["no-such-item"]}, {}, 422, "invalid"),
-    ("k zero", "/recommend", {"user_id": "USER0", "k": 0}, {}, 422, "invalid"),
-    ("k too large", "/recommend", {"user_id": "USER0", "k": 101}, {}, 422, "invalid"),
-    ("k not an integer", "/recommend", {"user_id": "USER0", "k": "10"}, {}, 422, "invalid"),
-    ("unknown field", "/recommend", {"user_id": "USER0", "kk": 3}, {}, 422, "invalid"),
-    ("body not an object", "/recommend", [1, 2], {}, 422, "invalid"),
-    ("oversized body", "/recommend", {"history": ["x" * 100] * 300}, {}, 413, "too_large"),
-    ("feedback without token", "/feedback", {"request_id": "r", "item_id": "i"}, None, 401, "unauthorized"),
-    ("feedback wrong token", "/feedback", {"request_id": "r", "item_id": "i"}, {"authorization": "Bearer nope"},
-     401, "unauthorized"),
-    ("feedback unknown request", "/feedback", {"request_id": "0" * 32, "item_id": "i"}, "auth", 404, "not_found"),
-    ("feedback unknown event", "/feedback", {"request_id": "0" * 32, "item_id": "i", "event": "stare"}, "auth",
-     422, "invalid"),
-    ("new item without content", "/items", {"item_id": "empty-item"}, "auth", 422, "invalid"),
-    ("new item unknown relation", "/items", {"item_id": "x-item", "links": {"nope": ["e"]}}, "auth", 422, "invalid"),
-]
 
 
 @pytest.mark.parametrize("name,path,body,headers,status,code", BAD, ids=[b[0] for b in BAD])
 def test_bad_requests_get_4xx_json(server, idmaps, name, path, body, headers, status, code):
-    if isinstance(body, dict) and body.get("user_id") == "USER0":
-        body = {**body, "user_id": first_user(idmaps)}
-    got, reply = call(server.url + path, body, headers=auth() if headers == "auth" else headers)
+    body, headers = concrete(body, headers, user=first_user(idmaps), token=TOKEN)
+    got, reply = call(server.url + path, body, headers=headers)
     assert (got, reply.get("error")) == (status, code), reply
     assert reply.get("message")
 
