@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     from kgrec.cli.serve import add_parsers as add_serve
 
     add_serve(commands, EXIT_CODES)
+    from kgrec.cli.update import add_parser as add_update
+
+    add_update(commands, EXIT_CODES)
     return parser
 
 
@@ -100,6 +103,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from kgrec.cli import serve as cmds
 
             return cmds.run_serve(args) if args.command == "serve" else cmds.run_log(args)
+        if args.command == "update":
+            from kgrec.cli.update import run_update
+
+            return run_update(args)
         parser.error(f"unknown command {args.command}")
     except KgrecInputError as err:
         if args.debug:

@@ -64,6 +64,20 @@ class Split:
     def part(self, dataset: GraphDataset, name: str) -> EdgeTable:
         return dataset.interactions.subset(getattr(self, name))
 
+    def updated(self, dataset: GraphDataset, moved: np.ndarray, appended: np.ndarray) -> Split:
+        """The split of a continual update (``kgrec update``): the held-out rows ``moved``
+        join train, as do the ``appended`` rows (new rows of ``dataset.interactions``, which
+        already holds them); valid and test lose the moved rows. A cold-start user or item
+        that now has training rows is no longer cold. The split settings stay the parent's."""
+        moved = np.asarray(moved, dtype=np.int64)
+        appended = np.asarray(appended, dtype=np.int64)
+        train = np.union1d(np.union1d(self.train, moved), appended).astype(np.int64)
+        inter = dataset.interactions
+        cold_items = np.setdiff1d(self.cold_items, inter.dst[train]).astype(np.int64)
+        cold_users = np.setdiff1d(self.cold_users, inter.src[train]).astype(np.int64)
+        return Split(train, np.setdiff1d(self.valid, moved).astype(np.int64),
+                     np.setdiff1d(self.test, moved).astype(np.int64), self.config, cold_items, cold_users)
+
     def save(self, path: str | Path) -> None:
         np.savez_compressed(path, train=self.train, valid=self.valid, test=self.test, cold_items=self.cold_items,
                             cold_users=self.cold_users, config=np.array(json.dumps(asdict(self.config))))

@@ -46,6 +46,30 @@ class NodeTable:
         """Raw id → index."""
         return {raw: i for i, raw in enumerate(self.ids.tolist())}
 
+    def extended(self, ids: list[str], text: list[str | None] | None = None) -> NodeTable:
+        """A copy with ``ids`` appended (``kgrec update``'s new users and items). New nodes
+        have no features: categorical codes -1, numeric NaN, multi-hot rows of zeros, text
+        features ``""`` (what loading writes for a missing value). Their node text is
+        ``text[k]`` where given, else ``""``; the table's text stays ``None`` if it had none."""
+        n = len(ids)
+        features: dict[str, np.ndarray] = {}
+        for name, values in self.features.items():
+            if values.dtype == object:
+                fill = np.array([""] * n, dtype=object)
+            elif values.dtype.kind in "iu":
+                fill = np.full(n, -1, dtype=values.dtype)
+            elif values.ndim == 2:
+                fill = np.zeros((n, values.shape[1]), dtype=values.dtype)
+            else:
+                fill = np.full(n, np.nan, dtype=values.dtype)
+            features[name] = np.concatenate([values, fill])
+        node_text = None
+        if self.text is not None:
+            given = list(text) if text is not None else [None] * n
+            node_text = list(self.text) + [t if t is not None else "" for t in given]
+        return NodeTable(self.name, np.concatenate([self.ids, np.array(list(ids), dtype=object)]).astype(object),
+                         features, dict(self.vocab), node_text)
+
 
 @dataclass
 class EdgeTable:
@@ -62,6 +86,20 @@ class EdgeTable:
     def subset(self, rows: np.ndarray) -> EdgeTable:
         return EdgeTable(self.src[rows], self.dst[rows], None if self.weight is None else self.weight[rows],
                          None if self.timestamp is None else self.timestamp[rows])
+
+    def appended(self, other: EdgeTable) -> EdgeTable:
+        """The rows of ``self`` then those of ``other`` (which must have a weight and a
+        timestamp exactly where ``self`` has them)."""
+        for name in ("weight", "timestamp"):
+            if (getattr(self, name) is None) != (getattr(other, name) is None):
+                raise ValueError(f"cannot append edges {'without' if getattr(other, name) is None else 'with'} "
+                                 f"a {name} to edges {'with' if getattr(self, name) is not None else 'without'} one")
+
+        def cat(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else np.concatenate([a, np.asarray(b, dtype=a.dtype)])
+
+        return EdgeTable(cat(self.src, other.src), cat(self.dst, other.dst), cat(self.weight, other.weight),
+                         cat(self.timestamp, other.timestamp))
 
 
 @dataclass
@@ -88,6 +126,25 @@ class GraphDataset:
     @property
     def num_items(self) -> int:
         return self.nodes[self.schema.item_type].num
+
+    def with_additions(self, new_users: list[str], new_items: list[str], interactions: EdgeTable,
+                       item_text: list[str | None] | None = None) -> GraphDataset:
+        """A copy with new users and items appended to their node tables (in the order given,
+        so every existing index stays valid; see :meth:`NodeTable.extended`) and
+        ``interactions`` (indices into the extended tables) appended to the interaction edges.
+        Other edges, the schema, the location (the data files' hashes) and the warnings are
+        those of ``self``. Used by ``kgrec update`` and by loading an updated run."""
+        user_type, item_type = self.schema.user_type, self.schema.item_type
+        nodes = dict(self.nodes)
+        nodes[user_type] = nodes[user_type].extended(new_users)
+        nodes[item_type] = nodes[item_type].extended(new_items, item_text)
+        n_users, n_items = nodes[user_type].num, nodes[item_type].num
+        if len(interactions) and (interactions.src.min() < 0 or interactions.src.max() >= n_users
+                                  or interactions.dst.min() < 0 or interactions.dst.max() >= n_items):
+            raise ValueError("appended interactions index users or items outside the extended node tables")
+        edges = dict(self.edges)
+        edges[self.interaction_type] = self.interactions.appended(interactions)
+        return GraphDataset(self.schema, nodes, edges, dict(self.origin), self.location, list(self.warnings))
 
     def edge_types(self, role: str | None = None) -> list[EdgeType]:
         return [et for et, spec in self.origin.items() if role is None or spec.role == role]

@@ -14,6 +14,14 @@ training ends; see :mod:`kgrec.atomic`)::
     versions.json           Python, platform and library versions
     checkpoint.safetensors  (only in RUN_DIR.partial) tensors of the resumable state
     checkpoint.json         (only in RUN_DIR.partial) counters, RNG states, optimizer scalars
+    additions.json          (only in a run written by ``kgrec update``) every user, item and
+                            interaction added to the schema's data set since it was loaded, all
+                            updates of the lineage together (format: :mod:`kgrec.rundir.load`,
+                            :func:`~kgrec.rundir.load.apply_additions`); its sha256 is in
+                            ``data.json`` under ``additions``
+    lineage.json            (only in a run written by ``kgrec update``) the parent run, its data
+                            hashes, what this update added and dropped, and how each tensor of
+                            the model was warm-started
 
 Nothing in a run directory is a pickle: tensors are safetensors, everything else JSON,
 YAML or ``.npz`` read with ``allow_pickle=False``.
@@ -36,6 +44,10 @@ RECORD = "train.json"
 VERSIONS = "versions.json"
 CHECKPOINT_TENSORS = "checkpoint.safetensors"
 CHECKPOINT_META = "checkpoint.json"
+ADDITIONS = "additions.json"
+LINEAGE = "lineage.json"
+ADDITIONS_FORMAT = "kgrec-additions"
+ADDITIONS_VERSION = 1
 
 #: files every finished run directory holds (``text.safetensors`` only for text models)
 REQUIRED = (CONFIG, SCHEMA, DATA, SPLIT, IDMAPS, WEIGHTS, RECORD, VERSIONS)

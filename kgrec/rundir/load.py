@@ -5,6 +5,20 @@ model protocol only. A missing, empty, truncated or inconsistent file is a
 :class:`~kgrec.errors.DataError` (exit 4) naming it; data files that changed since
 training are a :class:`~kgrec.errors.ChecksumError` (exit 5). The text vectors come from
 the run directory, so loading never runs the text encoder.
+
+A run written by ``kgrec update`` also holds ``additions.json`` (sha256 in ``data.json``):
+the users, items and interactions added to the schema's data set, by raw id. Loading builds
+the data set from the schema as for any run, checks the data files' hashes, then appends
+them (:func:`apply_additions`: new ids at the end of their node tables in the recorded order,
+new rows at the end of the interactions), and checks the id maps and the split against the
+result. The file is JSON (exact strings and floats, no pickle)::
+
+    {"format": "kgrec-additions", "version": 1,
+     "base": {"interactions": N, "users": U, "items": I},   # the schema's data set it extends
+     "users": [new raw user ids], "items": [new raw item ids],
+     "item_text": [text or null per new item],              # only where the items have text
+     "interactions": {"user": [raw ids], "item": [raw ids],
+                      "timestamp": [floats] or null, "weight": [floats] or null}}
 """
 
 from __future__ import annotations
@@ -22,7 +36,8 @@ from kgrec.data.view import HeldOut, TrainingView, views
 from kgrec.errors import ChecksumError, DataError, KgrecInputError
 from kgrec.graphs import GraphDataset
 from kgrec.models.base import ModelContext, Recommender
-from kgrec.rundir.layout import CONFIG, DATA, IDMAPS, RECORD, REQUIRED, SCHEMA, SPLIT, TEXT, WEIGHTS
+from kgrec.rundir.layout import (ADDITIONS, ADDITIONS_FORMAT, ADDITIONS_VERSION, CONFIG, DATA, IDMAPS, RECORD,
+                                  REQUIRED, SCHEMA, SPLIT, TEXT, WEIGHTS)
 
 
 @dataclass
@@ -102,8 +117,8 @@ def load_split(path: Path) -> Split:
     return split
 
 
-def check_data(run_dir: Path, dataset: GraphDataset, split: Split, data: dict[str, Any]) -> None:
-    """The data files hash as they did at training time, and the split and id maps fit them."""
+def check_hashes(run_dir: Path, dataset: GraphDataset, data: dict[str, Any]) -> None:
+    """The data files hash as they did at training time."""
     recorded = data.get("sha256")
     if not isinstance(recorded, dict):
         raise DataError("has no 'sha256' mapping", file=str(run_dir / DATA), field="sha256")
@@ -112,6 +127,11 @@ def check_data(run_dir: Path, dataset: GraphDataset, split: Split, data: dict[st
         if now.get(name) != digest:
             raise ChecksumError(f"data file changed since training (sha256 {now.get(name)} vs {digest})",
                                 file=str(run_dir / DATA), field=f"sha256.{name}")
+
+
+def check_data(run_dir: Path, dataset: GraphDataset, split: Split, data: dict[str, Any]) -> None:
+    """The data files hash as they did at training time, and the split and id maps fit them."""
+    check_hashes(run_dir, dataset, data)
     idmaps = read_json(run_dir / IDMAPS)
     for name, table in dataset.nodes.items():
         if not isinstance(idmaps, dict) or idmaps.get(name) != table.ids.tolist():
@@ -125,6 +145,101 @@ def check_data(run_dir: Path, dataset: GraphDataset, split: Split, data: dict[st
                             file=str(run_dir / SPLIT), field=part)
     if not len(split.train):
         raise DataError("the split has no training rows", file=str(run_dir / SPLIT), field="train")
+
+
+def sha256_of(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def read_additions(run_dir: Path, data: dict[str, Any]) -> dict[str, Any] | None:
+    """``additions.json`` of an updated run (None for a run without additions), its sha256
+    checked against ``data.json``."""
+    entry = data.get("additions")
+    if entry is None:
+        return None
+    path = run_dir / ADDITIONS
+    if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
+        raise DataError("'additions' must be a mapping with the sha256 of additions.json", file=str(run_dir / DATA),
+                        field="additions")
+    if not path.is_file():
+        raise DataError("missing from the run directory: the rows this run added to its data set", file=str(path),
+                        field=ADDITIONS)
+    digest = sha256_of(path)
+    if digest != entry["sha256"]:
+        raise ChecksumError(f"changed since the run was written (sha256 {digest} vs {entry['sha256']})",
+                            file=str(path), field=ADDITIONS)
+    return read_json(path)
+
+
+def apply_additions(dataset: GraphDataset, additions: dict[str, Any], path: str | Path) -> GraphDataset:
+    """The data set with ``additions`` (the ``additions.json`` format in the module
+    docstring) appended; a file that does not fit the data set is a DataError naming it."""
+    from kgrec.graphs.dataset import EdgeTable
+
+    path = str(path)
+
+    def fail(message: str, field: str) -> DataError:
+        return DataError(message, file=path, field=field)
+
+    if not isinstance(additions, dict) or additions.get("format") != ADDITIONS_FORMAT:
+        raise fail(f"not a kgrec additions file (format {ADDITIONS_FORMAT!r})", "format")
+    if additions.get("version") != ADDITIONS_VERSION:
+        raise fail(f"version {additions.get('version')!r}, this kgrec reads {ADDITIONS_VERSION}", "version")
+    base = additions.get("base") or {}
+    have = {"interactions": len(dataset.interactions), "users": dataset.num_users, "items": dataset.num_items}
+    for key, n in have.items():
+        if base.get(key) != n:
+            raise fail(f"made for a data set of {base.get(key)} {key}, but the schema's data set has {n:,}",
+                       f"base.{key}")
+    new: dict[str, list[str]] = {}
+    for key, ntype in (("users", dataset.schema.user_type), ("items", dataset.schema.item_type)):
+        ids = additions.get(key)
+        if not isinstance(ids, list) or not all(isinstance(x, str) and x for x in ids):
+            raise fail("must be a list of non-empty raw ids", key)
+        clash = set(ids) & set(dataset.nodes[ntype].ids.tolist())
+        if clash or len(set(ids)) != len(ids):
+            raise fail(f"new {ntype} ids must be new and distinct (e.g. {sorted(clash)[:1] or 'a repeat'})", key)
+        new[key] = ids
+    text = additions.get("item_text")
+    if text is not None and (not isinstance(text, list) or len(text) != len(new["items"])
+                             or not all(t is None or isinstance(t, str) for t in text)):
+        raise fail("must be a list with one text (or null) per new item", "item_text")
+    rows = additions.get("interactions")
+    if not isinstance(rows, dict) or not isinstance(rows.get("user"), list) or not isinstance(rows.get("item"), list):
+        raise fail("must hold the lists 'user' and 'item'", "interactions")
+    n = len(rows["user"])
+    inter = dataset.interactions
+    columns: dict[str, np.ndarray | None] = {}
+    for key, present in (("timestamp", inter.timestamp is not None), ("weight", inter.weight is not None)):
+        values = rows.get(key)
+        if not present:
+            if values is not None:
+                raise fail(f"the data set's interactions have no {key}, but the additions do", f"interactions.{key}")
+            columns[key] = None
+            continue
+        if not isinstance(values, list) or len(values) != n or \
+                not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            raise fail(f"needs one number per row ({n:,} rows)", f"interactions.{key}")
+        columns[key] = np.asarray(values, dtype=np.float64)
+    if len(rows["item"]) != n:
+        raise fail(f"'user' has {n:,} rows but 'item' {len(rows['item']):,}", "interactions.item")
+    index = {}
+    for key, ntype, added in (("user", dataset.schema.user_type, new["users"]),
+                              ("item", dataset.schema.item_type, new["items"])):
+        idx = {raw: i for i, raw in enumerate([*dataset.nodes[ntype].ids.tolist(), *added])}
+        found = np.fromiter((idx.get(r, -1) if isinstance(r, str) else -1 for r in rows[key]), dtype=np.int64,
+                            count=n)
+        if (found < 0).any():
+            first = int(np.flatnonzero(found < 0)[0])
+            raise fail(f"row {first}: {ntype} {rows[key][first]!r} is neither in the data set nor added",
+                       f"interactions.{key}")
+        index[key] = found
+    table = EdgeTable(index["user"], index["item"],
+                      None if columns["weight"] is None else columns["weight"].astype(np.float32),
+                      columns["timestamp"])
+    return dataset.with_additions(new["users"], new["items"], table, text)
 
 
 def load_text(run_dir: Path, needs_text: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -173,10 +288,27 @@ def load_weights(model: Recommender, path: Path) -> None:
     model.load_state_dict(tensors, strict=True)
 
 
-def load_run(run_dir: str | Path) -> Run:
-    """Rebuild config, data (hash-checked), split, training view, text vectors and weights."""
+@dataclass
+class RunData:
+    """What :func:`load_run` reads before it builds the model: the saved configuration,
+    ``data.json``, ``train.json``, the whole data set the run was trained on (all its
+    interactions, held-out ones included, additions applied; hash-checked) and the split.
+
+    Only writers of a new run (``kgrec update``) need the held-out rows; everything else reads
+    :class:`Run`, whose view holds the training interactions only."""
+
+    path: Path
+    config: Any  # kgrec.rundir.config.RunConfig
+    data: dict[str, Any]
+    record: dict[str, Any]
+    dataset: GraphDataset
+    split: Split
+    additions: dict[str, Any] | None = None
+
+
+def load_run_data(run_dir: str | Path) -> RunData:
+    """Config, records, data set (hash-checked, with the run's additions) and split of a run."""
     from kgrec.graphs import load_dataset
-    from kgrec.models.base import MODELS, create_model
 
     run_dir = Path(run_dir)
     check_files(run_dir)
@@ -189,8 +321,22 @@ def load_run(run_dir: str | Path) -> Run:
     dataset = load_dataset(run_dir / SCHEMA, data_dir=cfg.data.data_dir, schema_name=name,  # the run's schema copy
                            allow_outside_paths=bool(data.get("allow_outside_paths", False)),
                            synthetic=dict(cfg.data.synthetic) or None)
+    check_hashes(run_dir, dataset, data)
+    additions = read_additions(run_dir, data)
+    if additions is not None:
+        dataset = apply_additions(dataset, additions, run_dir / ADDITIONS)
     split = load_split(run_dir / SPLIT)
     check_data(run_dir, dataset, split, data)
+    return RunData(run_dir, cfg, data, record, dataset, split, additions)
+
+
+def load_run(run_dir: str | Path, *, loaded: RunData | None = None) -> Run:
+    """Rebuild config, data (hash-checked), split, training view, text vectors and weights
+    (``loaded``: what :func:`load_run_data` already read of this run)."""
+    from kgrec.models.base import MODELS, create_model
+
+    rd = loaded if loaded is not None else load_run_data(run_dir)
+    run_dir, cfg, data, record, dataset, split = rd.path, rd.config, rd.data, rd.record, rd.dataset, rd.split
     view, heldout = views(dataset, split)
     import kgrec.models  # noqa: F401  (registers the models)
 
@@ -201,6 +347,10 @@ def load_run(run_dir: str | Path) -> Run:
         raise DataError("missing from the run directory: the text vectors the model was trained with",
                         file=str(run_dir / TEXT), field=TEXT)
     item_text, user_text = load_text(run_dir, needs_text)
+    for vectors, n, what in ((item_text, dataset.num_items, "item_text"), (user_text, dataset.num_users, "user_text")):
+        if vectors is not None and len(vectors) != n:
+            raise DataError(f"'{what}' has {len(vectors):,} rows but the data set {n:,} nodes",
+                            file=str(run_dir / TEXT), field=what)
     ctx = ModelContext(view, item_text=item_text, user_text=user_text)
     model = create_model(cfg.model.name, ctx, cfg.model.params)
     load_weights(model, run_dir / WEIGHTS)

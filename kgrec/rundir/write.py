@@ -18,15 +18,18 @@ import numpy as np
 
 from kgrec.atomic import AtomicDir
 from kgrec.rundir import checkpoint
-from kgrec.rundir.layout import CHECKPOINT_META, CONFIG, DATA, IDMAPS, RECORD, SCHEMA, SPLIT, TEXT, VERSIONS, WEIGHTS, \
-    versions
+from kgrec.rundir.layout import ADDITIONS, CHECKPOINT_META, CONFIG, DATA, IDMAPS, LINEAGE, RECORD, SCHEMA, SPLIT, \
+    TEXT, VERSIONS, WEIGHTS, versions
 from kgrec.yamlio import dump_yaml
 
 
-def write_json(path: Path, data: Any) -> None:
-    """JSON written through a temporary file and :func:`os.replace`."""
+def write_json(path: Path, data: Any, *, compact: bool = False) -> None:
+    """JSON written through a temporary file and :func:`os.replace` (``compact``: no
+    indentation, for long columns)."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=_jsonable))
+    text = json.dumps(data, separators=(",", ":"), default=_jsonable) if compact else \
+        json.dumps(data, indent=2, default=_jsonable)
+    tmp.write_text(text)
     os.replace(tmp, path)
 
 
@@ -63,19 +66,35 @@ class RunWriter:
     def __exit__(self, *exc: Any) -> None:
         self._atomic.__exit__(*exc)
 
-    def write_static(self, cfg_dict: dict[str, Any], dataset, split, *, allow_outside_paths: bool = False) -> None:
-        """Files fixed at the start of training: config, schema copy, data hashes, split, id maps."""
+    def write_static(self, cfg_dict: dict[str, Any], dataset, split, *, allow_outside_paths: bool = False,
+                     additions: dict[str, Any] | None = None, schema_path: str | None = None) -> None:
+        """Files fixed at the start of training: config, schema copy, data hashes, split, id maps.
+
+        ``additions`` (``kgrec update``): the rows added to the schema's data set, written to
+        ``additions.json`` with its sha256 and counts in ``data.json`` (format:
+        :mod:`kgrec.rundir.load`); ``dataset`` already holds them. ``schema_path``: where the
+        schema came from, when ``dataset.schema.path`` is another run's copy."""
         work = self.work
         (work / CONFIG).write_text(dump_yaml(cfg_dict))
         shutil.copyfile(dataset.schema.path, work / SCHEMA)
         summary = dataset.summary()
-        write_json(work / DATA, {"schema": dataset.schema.name, "schema_path": str(dataset.schema.path),
+        extra: dict[str, Any] = {}
+        if additions is not None:
+            write_json(work / ADDITIONS, additions, compact=True)
+            import hashlib
+
+            extra["additions"] = {"file": ADDITIONS,
+                                  "sha256": hashlib.sha256((work / ADDITIONS).read_bytes()).hexdigest(),
+                                  "users": len(additions["users"]), "items": len(additions["items"]),
+                                  "interactions": len(additions["interactions"]["user"])}
+        write_json(work / DATA, {"schema": dataset.schema.name,
+                                 "schema_path": schema_path or str(dataset.schema.path),
                                  "sha256": summary["files"], "origin": summary["origin"],
                                  "warnings": summary["warnings"], "nodes": summary["nodes"],
                                  "edges": summary["edges"], "interactions": summary["interactions"],
                                  "kg_triples": summary["kg_triples"],
                                  "linked_item_coverage": summary["linked_item_coverage"],
-                                 "allow_outside_paths": bool(allow_outside_paths)})
+                                 "allow_outside_paths": bool(allow_outside_paths), **extra})
         split.save(work / SPLIT)
         write_json(work / IDMAPS, {name: table.ids.tolist() for name, table in dataset.nodes.items()})
         write_json(work / VERSIONS, versions())
@@ -100,6 +119,10 @@ class RunWriter:
 
     def write_record(self, record: dict[str, Any]) -> None:
         write_json(self.work / RECORD, record)
+
+    def write_lineage(self, lineage: dict[str, Any]) -> None:
+        """``lineage.json`` of a run written by ``kgrec update``."""
+        write_json(self.work / LINEAGE, lineage)
 
     def finish(self) -> Path:
         """Drop the resume checkpoint and move the finished run into place."""

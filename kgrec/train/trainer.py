@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -69,6 +69,16 @@ def make_objective(cfg: RunConfig, ctx: ModelContext) -> Objective:
                      temperature=cfg.train.temperature)
 
 
+def _step(model: Any, opt: torch.optim.Optimizer, users: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> float:
+    """One optimiser step on the batch's loss; returns the loss."""
+    batch = Batch(torch.from_numpy(users), torch.from_numpy(pos), torch.from_numpy(neg))
+    opt.zero_grad(set_to_none=True)
+    loss = model.loss(batch)
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+
 def fit(model: Recommender, ctx: ModelContext, heldout: HeldOut, cfg: RunConfig, *, state: TrainState | None = None,
         optimizer_state: dict | None = None, rng: np.random.Generator | None = None,
         on_epoch: Callable[[TrainState, torch.optim.Optimizer, np.random.Generator], None] | None = None,
@@ -117,12 +127,7 @@ def fit(model: Recommender, ctx: ModelContext, heldout: HeldOut, cfg: RunConfig,
         total, n = 0.0, 0
         if comm is None:
             for users, pos, neg in sampler.epoch(rng):
-                batch = Batch(torch.from_numpy(users), torch.from_numpy(pos), torch.from_numpy(neg))
-                opt.zero_grad(set_to_none=True)
-                loss = model.loss(batch)
-                loss.backward()
-                opt.step()
-                total += loss.item() * len(users)
+                total += _step(model, opt, users, pos, neg) * len(users)
                 n += len(users)
         else:
             total, n = _sharded_epoch(model, opt, sampler, rng, comm)
@@ -197,3 +202,110 @@ def _sharded_epoch(model: Recommender, opt: torch.optim.Optimizer, sampler: Pair
         opt.step()
     total, rows = comm.all_sum([total, float(n)])
     return total, int(rows)
+
+
+@dataclass
+class StepState:
+    """The outcome of :func:`fit_steps`: steps taken, the best validation point, the history."""
+
+    steps: int = 0
+    best_step: int = -1
+    best_metric: float = float("-inf")
+    warm_metric: float | None = None  # validation before the first step (the warm start's)
+    final_metric: float | None = None  # after after_fit
+    bad_evals: int = 0
+    elapsed: float = 0.0
+    seconds_to_best: float = 0.0
+    after_fit_seconds: float = 0.0
+    validated: bool = False  # False: no validation users, so no early stopping and no after_fit
+    best_state: dict[str, torch.Tensor] | None = field(default=None, repr=False)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    stop_reason: str | None = None  # steps | early_stopping | max_seconds | closed_form
+
+
+def fit_steps(model: Recommender, ctx: ModelContext, heldout: HeldOut, cfg: RunConfig,
+              batches: Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]], steps: int, *, eval_every: int,
+              progress: bool = True) -> StepState:
+    """Bounded training (``kgrec update``): at most ``steps`` optimizer steps of a fresh Adam
+    (``cfg.train.lr``) on the batches ``(users, pos, neg)`` that ``batches`` yields, from the
+    weights ``model`` already holds.
+
+    With validation users (``heldout.valid`` not empty) the model is validated every
+    ``eval_every`` steps and after the last; training stops early after ``cfg.train.patience``
+    validations without improvement (or at ``cfg.train.max_seconds``), the best validated
+    weights are loaded and ``model.after_fit`` runs as in :func:`fit`. Without validation
+    users exactly ``steps`` steps are taken (only ``max_seconds`` stops earlier), nothing is
+    chosen on validation and ``after_fit`` does not run: the buffers it fits keep the values
+    the model holds (the parent's, after a warm start). A closed-form model is fitted instead
+    (``stop_reason`` ``closed_form``)."""
+    from kgrec.train.validation import validation_users
+
+    state = StepState(validated=len(validation_users(heldout)) > 0)
+
+    def validate(m: Recommender) -> float:
+        return validation_score(m, ctx, heldout, cfg.train.metric, max_users=cfg.train.valid_users, seed=cfg.seed)
+
+    metric_name = cfg.train.metric
+    if not model.trainable:
+        start = time.perf_counter()
+        model.fit(ctx)
+        state.elapsed = state.seconds_to_best = time.perf_counter() - start
+        state.stop_reason = "closed_form"
+        if state.validated:
+            state.final_metric = state.best_metric = validate(model)
+        return state
+    model.objective = make_objective(cfg, ctx)
+    if state.validated:
+        state.warm_metric = validate(model)
+        state.history.append({"step": 0, "loss": None, metric_name: state.warm_metric, "seconds": 0.0})
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
+    bar = tqdm(total=steps, desc=f"update {model.name}", unit="step", disable=not progress, file=sys.stderr,
+               dynamic_ncols=True)
+    total, n, t0 = 0.0, 0, time.perf_counter()
+    for step in range(1, steps + 1):
+        users, pos, neg = next(batches)
+        model.train()
+        total += _step(model, opt, users, pos, neg) * len(users)
+        n += len(users)
+        state.steps = step
+        bar.update(1)
+        if step % eval_every == 0 or step == steps:
+            record: dict[str, Any] = {"step": step, "loss": total / max(n, 1)}
+            total, n = 0.0, 0
+            if state.validated:
+                t_valid = time.perf_counter()
+                metric = validate(model)
+                record[metric_name] = metric
+                record["valid_seconds"] = time.perf_counter() - t_valid
+                if metric > state.best_metric:
+                    state.best_metric, state.best_step, state.bad_evals = metric, step, 0
+                    state.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()
+                                        if k not in model.fit_buffers}
+                    state.seconds_to_best = time.perf_counter() - t0
+                else:
+                    state.bad_evals += 1
+            record["seconds"] = time.perf_counter() - t0
+            state.history.append(record)
+            bar.set_postfix(loss=f"{record['loss']:.4f}",
+                            **({"best": f"{state.best_metric:.4f}@{state.best_step}"} if state.validated else {}))
+            if state.validated and state.bad_evals >= cfg.train.patience:
+                state.stop_reason = "early_stopping"
+                break
+        if cfg.train.max_seconds is not None and time.perf_counter() - t0 >= cfg.train.max_seconds:
+            state.stop_reason = "max_seconds"
+            break
+    bar.close()
+    state.elapsed = time.perf_counter() - t0
+    state.stop_reason = state.stop_reason or "steps"
+    if not state.validated:
+        state.seconds_to_best, state.best_step = state.elapsed, state.steps
+    if state.best_state is not None:
+        model.load_state_dict(state.best_state, strict=not model.fit_buffers)
+        state.best_state = None
+    model.eval()
+    if state.validated:
+        t_after = time.perf_counter()
+        model.after_fit(ctx, validate)
+        state.after_fit_seconds = time.perf_counter() - t_after
+        state.final_metric = validate(model)
+    return state
