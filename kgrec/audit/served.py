@@ -61,17 +61,13 @@ class ServedOPE:
         return out
 
 
-def wilson(successes: float, n: int, level: float = 0.95) -> tuple[float, float]:
-    """The Wilson score interval of a proportion."""
-    from scipy.stats import norm
+def wilson(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """The Wilson score interval of a proportion (:meth:`scipy.stats.binomtest.proportion_ci`,
+    as the Open Bandit check uses)."""
+    from scipy.stats import binomtest
 
-    if n == 0:
-        return 0.0, 1.0
-    z = float(norm.ppf(0.5 + level / 2))
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return float(centre - half), float(centre + half)
+    ci = binomtest(successes, n).proportion_ci(confidence_level=level, method="wilson")
+    return float(ci.low), float(ci.high)
 
 
 def candidate_lists(run: Any, requests: Any, lengths: dict[str, int]) -> tuple[dict[str, list[str]], int]:
@@ -154,7 +150,7 @@ def served_value(log_dir: str | Path, run: Any, *, events: tuple[str, ...] = ("c
                                  reward_model=(q_logged, q_target), clip=clip, ci_level=ci_level, n_boot=n_boot,
                                  seed=seed)
     observed = float(bandit.reward.mean())
-    return ServedOPE(estimates, observed, wilson(float(bandit.reward.sum()), len(bandit), ci_level),
+    return ServedOPE(estimates, observed, wilson(int(bandit.reward.sum()), len(bandit), ci_level),
                      requests=len(lists), exposures=len(rows), matched_rows=int(target.sum()), skipped_requests=skipped,
                      policies=policies, notes=notes)
 

@@ -58,6 +58,8 @@ LightGCN: the GNN part with a zero ego. ELSA: ``x A``. EASE, ItemKNN: ``x``. Tex
 
 from __future__ import annotations
 
+import abc
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -126,7 +128,7 @@ class Propagation:
         return out / (self.layers + 1)
 
 
-class FoldIn:
+class FoldIn(abc.ABC):
     """Precomputed state for one trained model (built once at serve start); see the module
     docstring for the math per model."""
 
@@ -162,11 +164,11 @@ class FoldIn:
         finally:
             model.train(was)
 
+    @abc.abstractmethod
     def user_vector(self, items: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         """[D] float32 vector of a user with history ``items`` (int64 item indices, oldest
         first, may repeat; empty: a user with no interactions) and optional per-entry
         multipliers ``weights`` [H] (≥ 0; 1 = as in training)."""
-        raise NotImplementedError
 
     def item_vector(self, text: np.ndarray | None = None, links: dict[str, list[int]] | None = None) -> np.ndarray:
         """[D] float32 vector of a new item (like ``model.embed()[1]`` rows) from ``text`` (a

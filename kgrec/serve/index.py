@@ -3,14 +3,14 @@
 Choices:
 
 * One metric everywhere, the inner product the models rank by (``faiss.METRIC_INNER_PRODUCT``).
-* ``auto`` serves up to ``flat_max`` (20,000) items exactly (``flat``; scanning 10^5 items of
-  d = 64-256 took 2-3 ms per query in batches, 6-17 ms one query at a time, on 2 cores, so
-  the exact scan stops paying off well below that) and ``ivf`` above:
+* ``auto`` serves up to ``flat_max`` (20,000) items exactly (``flat``: one query scans every
+  item, so its cost grows with the catalogue) and ``ivf`` above:
   ``IndexIVFFlat`` over an ``IndexFlatIP`` coarse quantiser, trained (faiss's spherical k-means
   for inner product, seed ``seed``) on a seeded sample of at most ``train_sample`` rows, with
   about 4·sqrt(I) lists, capped at n_train // 39 so that every list has the 39 training points
-  faiss asks for. ``nprobe`` = 64 (not 16: on Gaussian mixtures whose components are split over
-  many lists, 16 of 512 lists gave recall@10 0.41-0.96, 64 gave >= 0.996). ``hnsw``
+  faiss asks for. ``nprobe`` = 64 (16 fell short of recall@10 0.99 on Gaussian mixtures whose
+  components are split over many lists; ``tests/unit/serve/test_index.py`` holds the
+  defaults to 0.99). ``hnsw``
   (``IndexHNSWFlat``) needs no training but builds slower and uses more memory.
 * ``flat`` is answered by the same chunked float32 scan as :meth:`ItemIndex.exact` (no faiss copy
   of the vectors), so its results equal the reference exactly, ties included.

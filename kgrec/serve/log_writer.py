@@ -8,9 +8,9 @@ in durable mode), then resolves all those futures. The grouping is adaptive: a l
 concurrently), the writer waits after the first job until as many are queued again, at most
 the previous commit's duration (and ``max_group_wait_s``, default 2 ms). Without that wait,
 the clients a commit answers come back one by one, and the first one triggers a short commit
-while the rest queue for the next: with 8 writer threads that gives ~4 jobs per commit, with it
-~8 (measured, 8 threads x 10 items, median of 5 runs on a shared 2-core VM: 6.2k vs 5.7k
-requests/s with ``durable=False``, 5.1k vs 4.3k with ``durable=True``). Each job of a batch
+while the rest queue for the next, so with many writer threads each commit holds about half of
+them; with the wait, about all of them (``tests/unit/serve/test_log.py`` checks that durable
+commits are far fewer than requests). Each job of a batch
 runs inside its own ``SAVEPOINT``: a job that fails (a duplicate request id, feedback for an
 unknown request) is rolled back alone and its error goes to its own future only; the other
 jobs of the batch still commit. A failure of the transaction itself (``COMMIT``: disk full, I/O

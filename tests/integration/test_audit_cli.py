@@ -17,16 +17,6 @@ REPO = Path(__file__).resolve().parents[2]
 CI_REPORT = REPO / "reports" / "ci-synthetic"
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory, env) -> Path:
-    run = tmp_path_factory.mktemp("runs") / "synthetic-kgrec"
-    proc = kgrec("train", "--data", "synthetic", "--set", "train.epochs=4", "-o", str(run), "--no-progress", env=env)
-    assert proc.returncode == 0, proc.stderr
-    return run
-
-
-
-
 def test_audit_writes_three_formats_and_renders_in_chromium(run_dir, env, tmp_path):
     proc = kgrec("audit", str(run_dir), "--plan", str(plan(tmp_path)), "-o", str(CI_REPORT), "--overwrite",
                  "--no-progress", env=env)

@@ -8,7 +8,6 @@ import json
 import signal
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -16,16 +15,7 @@ from kgrec.serve.launch import call, start
 from cli import kgrec, trimmed_plan  # noqa: E402  (tests/integration/cli.py)
 from serve_cases import BAD, concrete  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[2]
 TOKEN = "s3cret-token-for-tests"
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory, env) -> Path:
-    run = tmp_path_factory.mktemp("runs") / "synthetic-kgrec"
-    proc = kgrec("train", "--data", "synthetic", "--set", "train.epochs=3", "-o", str(run), "--no-progress", env=env)
-    assert proc.returncode == 0, proc.stderr
-    return run
 
 
 @pytest.fixture(scope="module")
@@ -127,8 +117,6 @@ def test_metrics_are_prometheus_text(server):
 def test_openapi_page(server):
     status, spec = call(server.url + "/openapi.json")
     assert status == 200 and {"/recommend", "/feedback", "/items", "/healthz"} <= set(spec["paths"])
-
-
 
 
 @pytest.mark.parametrize("name,path,body,headers,status,code", BAD, ids=[b[0] for b in BAD])
