@@ -30,7 +30,7 @@ def add_parsers(commands: argparse._SubParsersAction, epilog: str) -> None:
     s.add_argument("--candidates", type=int, default=50, help="the policy's candidate pool M (default 50)")
     s.add_argument("--index", choices=("auto", "flat", "ivf", "hnsw"), default="auto",
                    help="ANN index (default auto: flat up to 20,000 items, else IVF)")
-    s.add_argument("--nprobe", type=int, help="IVF lists probed per query (default: the index's, 64)")
+    s.add_argument("--nprobe", type=int, help="IVF lists probed per query (default: the index's, 96)")
     s.add_argument("--flat-max", type=int, help="largest catalogue searched exactly under --index auto "
                                                  "(default 20,000)")
     s.add_argument("--no-rerank", action="store_true", help="rank by the index's scores, without exact re-scoring")

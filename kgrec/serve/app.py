@@ -163,15 +163,16 @@ def create_app(service: Service, *, token: str | None = None, max_body: int = MA
             return _error(401, "unauthorized", "this endpoint needs 'Authorization: Bearer <token>'", None)
         return None
 
-    @app.post("/recommend", summary="top-K for a known user, or a new user's history (fold-in)")
-    async def recommend(body: RecommendBody) -> dict[str, Any]:
+    @app.post("/recommend", summary="top-K for a known user, or a new user's history (fold-in)",
+              response_class=JSONResponse)
+    async def recommend(body: RecommendBody) -> JSONResponse:
         shown, record = service.served(body.user_id, body.history, body.k, body.context)
         if service.log is not None:
             await service.log.alog_request(record)
             metrics["exposures"].inc(len(record.items))
         if shown.explored:
             metrics["explored"].inc()
-        return shown.to_dict()
+        return JSONResponse(shown.to_dict())  # built here: FastAPI's response encoding is not needed
 
     @app.post("/feedback", summary="an event (click, consume, ...) on an item of a served list")
     async def feedback(body: FeedbackBody, request: Request) -> Any:

@@ -8,22 +8,25 @@ Choices:
   ``IndexIVFFlat`` over an ``IndexFlatIP`` coarse quantiser, trained (faiss's spherical k-means
   for inner product, seed ``seed``) on a seeded sample of at most ``train_sample`` rows, with
   about 4·sqrt(I) lists, capped at n_train // 39 so that every list has the 39 training points
-  faiss asks for. ``nprobe`` = 64 (16 fell short of recall@10 0.99 on Gaussian mixtures whose
-  components are split over many lists; ``tests/unit/serve/test_index.py`` holds the
-  defaults to 0.99). ``hnsw``
+  faiss asks for. ``nprobe`` = 96: 16 fell short of recall@10 0.99 on Gaussian mixtures whose
+  components are split over many lists (``tests/unit/serve/test_index.py`` holds the defaults
+  to 0.99), and on ``benchmarks/serve_load.py``'s 10^6 text vectors (2,564 lists, training
+  items excluded) 64 gave 0.985 tie-aware and 96 gave 0.999. ``hnsw``
   (``IndexHNSWFlat``) needs no training but builds slower and uses more memory.
 * ``flat`` is answered by the same chunked float32 scan as :meth:`ItemIndex.exact` (no faiss copy
   of the vectors), so its results equal the reference exactly, ties included.
-* Seen items are excluded after retrieval: each query fetches ``k·oversample + |exclude[b]|``
-  candidates (the exclusion part rounded up to a power of two, so that queries share faiss calls)
-  and drops excluded ids and faiss's ``-1`` padding. Seen items are usually a user's best-scored
-  ones, so a deep fetch must stay accurate at depth: ``nprobe`` grows as sqrt(fetch / (k·oversample))
-  and ``efSearch`` linearly (on 20,000 mixture items, excluding each query's 250 best, this lifts
-  recall@10 from 0.94 to 0.999 for IVF and from 0.80 to 0.98 for HNSW). When fewer than ``k``
-  survive (the probed lists or the graph walk ran dry) the fetch and the effort double and the
-  query is retried; a query whose fetch would reach ``ntotal`` is answered by the exact scan.
-  A row is therefore short of ``k`` only when fewer than ``k`` non-excluded items exist; its tail
-  is padded with id ``-1`` and score ``-inf``.
+* Seen items are excluded inside faiss (``IDSelectorNot(IDSelectorBatch(exclude[b]))`` in the
+  search parameters), so every query fetches ``k·oversample`` candidates however long its
+  history. Excluded items near the query still take the place of results in the probed lists or
+  the graph walk, so the effort grows with how many of them compete: ``nprobe`` as
+  sqrt(1 + h / (k·oversample)), where h counts the excluded items inside the query's ``nprobe``
+  probed lists (those elsewhere cost nothing), and ``efSearch`` linearly in the number excluded.
+  (On 20,000 mixture items with each query's 250 best excluded this keeps recall@10 at 0.98,
+  ``tests/unit/serve/test_index.py``.) When fewer than ``k`` valid items come back (the probed
+  lists or the graph walk ran dry) the effort doubles and the query is retried; at full effort
+  IVF is exhaustive, and HNSW falls back to the exact scan. A row is therefore short of ``k``
+  only when fewer than ``k`` non-excluded items exist; its tail is padded with id ``-1`` and
+  score ``-inf``.
 * A contiguous float32 copy of the vectors (O(I·d), grown by doubling on :meth:`ItemIndex.add`)
   serves the exact scan and the re-ranking. All kinds here store full vectors, so faiss's scores
   are exact up to float32 rounding already; ``rerank`` re-scores the candidates from the stored
@@ -47,7 +50,7 @@ import numpy as np
 KINDS = ("auto", "flat", "ivf", "hnsw")
 _SCAN_CELLS = 1 << 24  # query·item scores per chunk of the exact scan (64 MiB of float32)
 _EMPTY = np.empty(0, dtype=np.int64)
-_DEPTH_EXPONENT = {"ivf": 0.5, "hnsw": 1.0}  # effort grows as (fetch / (k·oversample)) ** this
+_DEPTH_EXPONENT = {"ivf": 0.5, "hnsw": 1.0}  # effort grows as (1 + depth / (k·oversample)) ** this
 
 
 def _check_int(name: str, value: object, low: int, high: int | None = None) -> None:
@@ -73,7 +76,7 @@ class IndexConfig:
     kind: str = "auto"
     flat_max: int = 20_000
     nlist: int | None = None
-    nprobe: int = 64
+    nprobe: int = 96
     hnsw_m: int = 32
     ef_search: int = 128
     ef_construction: int = 80
@@ -105,8 +108,9 @@ def _as_matrix(x: object, name: str, dim: int | None, allow_empty: bool) -> np.n
         raise ValueError(f"{name} must be numeric, got dtype {a.dtype}")
     if dim is not None and a.shape[1] != dim:
         raise ValueError(f"{name} must have {dim} columns (the index dimension), got {a.shape[1]}")
-    with np.errstate(over="ignore"):
-        a = np.ascontiguousarray(a, dtype=np.float32)
+    if a.dtype != np.float32 or not a.flags.c_contiguous:
+        with np.errstate(over="ignore"):
+            a = np.ascontiguousarray(a, dtype=np.float32)
     if not np.isfinite(a).all():
         raise ValueError(f"{name} holds non-finite values (nan or inf, possibly after float32 conversion)")
     return a
@@ -147,6 +151,7 @@ class ItemIndex:
         self._index = index
         self._quantizer = quantizer  # kept alive for the IVF index
         self._nlist = nlist
+        self._list_of = self._assign(vectors) if quantizer is not None else _EMPTY  # IVF list of each item
 
     @classmethod
     def build(cls, vectors: np.ndarray, config: IndexConfig = IndexConfig()) -> ItemIndex:
@@ -222,6 +227,8 @@ class ItemIndex:
             grown[:n0] = self._buf[:n0]
             self._buf = grown
         self._buf[n0 : n0 + m] = x
+        if self._quantizer is not None:
+            self._list_of = np.concatenate([self._list_of, self._assign(x)])
         self._n = n0 + m
         return np.arange(n0, n0 + m, dtype=np.int64)
 
@@ -242,36 +249,30 @@ class ItemIndex:
         n_rows = q.shape[0]
         ids = np.full((n_rows, k), -1, dtype=np.int64)
         scores = np.full((n_rows, k), -np.inf, dtype=np.float32)
-        base = k * self.config.oversample
-        fetch = np.array([base + (0 if e.size == 0 else 1 << (e.size - 1).bit_length()) for e in excl],
-                         dtype=np.int64)
-        # nprobe or efSearch, widened for queries fetching deeper than `base` (see the module docstring)
-        depth = (fetch / base) ** _DEPTH_EXPONENT[self.kind]
+        fetch = k * self.config.oversample
+        # nprobe or efSearch, widened for queries with many excluded items (see the module docstring)
+        depth = (1.0 + self._depth(q, excl) / fetch) ** _DEPTH_EXPONENT[self.kind]
         effort = np.minimum(np.ceil(self._effort() * depth).astype(np.int64), self._effort(maximum=True))
         todo = np.arange(n_rows)
         exhaustive: list[np.ndarray] = []
         while todo.size:
-            over = fetch[todo] >= self._n
-            exhaustive.append(todo[over])
-            todo = todo[~over]
             retry = []
-            for n, e in sorted(set(zip(fetch[todo].tolist(), effort[todo].tolist()))):
-                rows = todo[(fetch[todo] == n) & (effort[todo] == e)]
-                dist, cand = self._index.search(q[rows], n, params=self._params(e))
-                for r, d_row, c_row in zip(rows, dist, cand):
-                    keep = (c_row >= 0) & ~_in_sorted(c_row, excl[r])
-                    if np.count_nonzero(keep) >= k:
-                        c = c_row[keep]
-                        s = self._buf[c] @ q[r] if self.config.rerank else d_row[keep]
-                        order = np.lexsort((c, -s))[:k]
-                        ids[r], scores[r] = c[order], s[order]
-                        continue
-                    fetch[r] *= 2
-                    if (c_row < 0).any():  # the probed lists / the graph walk ran dry
-                        effort[r] = min(2 * effort[r], self._effort(maximum=True))
+            for r in todo:
+                sel = faiss.IDSelectorNot(faiss.IDSelectorBatch(excl[r])) if excl[r].size else None
+                dist, cand = self._index.search(q[r : r + 1], min(fetch, self._n), params=self._params(effort[r], sel))
+                keep = cand[0] >= 0
+                if np.count_nonzero(keep) >= min(k, self._n - excl[r].size):
+                    c = cand[0][keep]
+                    s = self._buf[c] @ q[r] if self.config.rerank else dist[0][keep]
+                    order = np.lexsort((c, -s))[:k]
+                    ids[r, : order.size], scores[r, : order.size] = c[order], s[order]
+                elif effort[r] >= self._effort(maximum=True):  # the walk ran dry at full effort
+                    exhaustive.append(np.array([r]))
+                else:  # the probed lists / the graph walk ran dry: double the effort
+                    effort[r] = min(2 * effort[r], self._effort(maximum=True))
                     retry.append(r)
             todo = np.array(retry, dtype=np.int64)
-        rest = np.concatenate(exhaustive)
+        rest = np.concatenate(exhaustive) if exhaustive else _EMPTY
         if rest.size:
             ids[rest], scores[rest] = self._scan(q[rest], k, [excl[r] for r in rest])
         return ids, scores
@@ -288,19 +289,32 @@ class ItemIndex:
         return self._scan(q, k, self._exclusions(exclude, q.shape[0]))
 
     def recall(self, queries: np.ndarray, k: int = 10,
-               exclude: Sequence[np.ndarray] | None = None) -> float:
+               exclude: Sequence[np.ndarray] | None = None, *, ties: bool = False) -> float:
         """Mean over ``queries`` [B, d] (B >= 1) of |search top-k ∩ exact top-k| / |exact top-k|.
 
         |exact top-k| is ``k`` unless exclusions leave fewer valid items (a query with none counts 1).
+        ``ties=False`` matches ids, so among items tied at the k-th score only the lowest ids
+        count. ``ties=True`` counts a returned item when its exact score reaches the exact k-th
+        score (less 1e-6 relative), the rule of ann-benchmarks: the one that matters when a
+        catalogue holds duplicate vectors, whose tied items are equally correct answers.
         """
         got, _ = self.search(queries, k, exclude)
-        truth, _ = self.exact(queries, k, exclude)
+        truth, truth_scores = self.exact(queries, k, exclude)
         if truth.shape[0] == 0:
             raise ValueError("recall needs at least one query")
+        q = _as_matrix(queries, "queries", self.dim, allow_empty=False)
+        excl = self._exclusions(exclude, q.shape[0])
         per_query = []
-        for g, t in zip(got, truth):
-            t = t[t >= 0]
-            per_query.append(1.0 if t.size == 0 else np.intersect1d(g[g >= 0], t).size / t.size)
+        for g, t, ts, qb, e in zip(got, truth, truth_scores, q, excl):
+            g, valid = g[(g >= 0) & ~_in_sorted(g, e)], t >= 0
+            if not valid.any():
+                per_query.append(1.0)
+            elif ties:
+                kth = float(ts[valid][-1])
+                hit = self._buf[g] @ qb >= kth - 1e-6 * max(1.0, abs(kth))
+                per_query.append(min(1.0, np.count_nonzero(hit) / np.count_nonzero(valid)))
+            else:
+                per_query.append(np.intersect1d(g, t[valid]).size / np.count_nonzero(valid))
         return float(np.mean(per_query))
 
     def describe(self) -> dict[str, object]:
@@ -323,10 +337,24 @@ class ItemIndex:
             return self._nlist if maximum else min(self.config.nprobe, self._nlist)
         return max(self._n, self.config.ef_search) if maximum else self.config.ef_search
 
-    def _params(self, effort: int) -> faiss.SearchParameters:
+    def _assign(self, x: np.ndarray) -> np.ndarray:
+        """The IVF list each row of ``x`` [n, d] falls in (the coarse quantiser's nearest centroid)."""
+        return self._quantizer.search(x, 1)[1][:, 0].astype(np.int32)
+
+    def _depth(self, q: np.ndarray, excl: list[np.ndarray]) -> np.ndarray:
+        """Per query, how many excluded items compete with its results: for IVF those in the
+        ``nprobe`` lists the query probes (excluded items elsewhere cost nothing), for HNSW all."""
+        sizes = np.array([e.size for e in excl], dtype=np.float64)
+        if self.kind != "ivf" or not sizes.any():
+            return sizes
+        probed = self._quantizer.search(q, self._effort())[1]
+        return np.array([np.isin(self._list_of[e], p).sum() if e.size else 0 for e, p in zip(excl, probed)],
+                        dtype=np.float64)
+
+    def _params(self, effort: int, sel: faiss.IDSelector | None) -> faiss.SearchParameters:
         if self.kind == "ivf":
-            return faiss.SearchParametersIVF(nprobe=int(effort))
-        return faiss.SearchParametersHNSW(efSearch=int(effort))
+            return faiss.SearchParametersIVF(nprobe=int(effort), sel=sel)
+        return faiss.SearchParametersHNSW(efSearch=int(effort), sel=sel)
 
     def _exclusions(self, exclude: Sequence[np.ndarray] | None, n_rows: int) -> list[np.ndarray]:
         """``exclude`` as sorted unique in-range int64 arrays, one per query."""

@@ -113,7 +113,7 @@ def test_auto_kind_and_describe(small):
     assert idx.kind == "ivf"
     info = json.loads(json.dumps(idx.describe()))
     assert info["kind"] == "ivf" and info["ntotal"] == 2_000 and info["dim"] == 16
-    assert info["nlist"] == 2_000 // 39 and info["nprobe"] == 51  # the default 64, capped at nlist
+    assert info["nlist"] == 2_000 // 39 and info["nprobe"] == 51  # the default 96, capped at nlist
     assert info["rerank"] is True
     assert info["build_seconds"] >= 0
     hnsw = ItemIndex.build(vectors, IndexConfig(kind="hnsw", hnsw_m=16)).describe()
@@ -237,6 +237,22 @@ def test_ties_are_ordered_by_id(kind, rerank, small):
     ids, scores = idx.search(queries, 12)
     assert_sorted(ids, scores)
     assert (np.diff(scores, axis=1) == 0).sum() >= len(queries) * 6  # the ties were really there
+
+
+def test_tie_aware_recall_counts_a_tied_twin_but_not_a_worse_or_excluded_item(monkeypatch):
+    vectors = np.array([[1.0, 0.0], [1.0, 0.0], [0.9, 0.0], [0.0, 1.0]], dtype=np.float32)  # 0 and 1 tie
+    query = np.array([[1.0, 0.0]], dtype=np.float32)
+    idx = ItemIndex.build(vectors, IndexConfig(kind="flat"))
+    assert idx.recall(query, 1) == idx.recall(query, 1, ties=True) == 1.0
+    answers = {1: 1.0, 2: 0.0}  # returned id -> tie-aware recall@1: the twin is as good as id 0, item 2 worse
+    for returned, want in answers.items():
+        monkeypatch.setattr(idx, "search", lambda q, k, exclude=None, r=returned: (
+            np.array([[r]]), np.array([[float(vectors[r] @ q[0])]], dtype=np.float32)))
+        assert idx.recall(query, 1) == 0.0  # by id, only the lowest tied id counts
+        assert idx.recall(query, 1, ties=True) == want
+    # with 0 excluded, returning the excluded 0 is a miss; the twin 1 is the answer
+    monkeypatch.setattr(idx, "search", lambda q, k, exclude=None: (np.array([[0]]), np.array([[1.0]], np.float32)))
+    assert idx.recall(query, 1, [np.array([0])], ties=True) == 0.0
 
 
 # -- validation ----------------------------------------------------------------------------
