@@ -37,6 +37,7 @@ def model_card(ctx: AuditContext) -> Section:
         f"'{run.config.train.objective}'; best validation {run.config.train.metric} "
         f"{info.get('valid_' + run.config.train.metric, float('nan')):.4f} at epoch {info.get('best_epoch')} "
         f"({info.get('train_seconds', 0.0):.0f} s of training).",
+        _training_stop(run.config.train, info),
         f"Data: {run.dataset.schema.name} — {run.dataset.schema.description}",
         "Limitations: metrics come from one random split of historical interactions (offline evaluation, "
         "popularity-biased logs); fairness is measured only over the attributes the data set records; causal "
@@ -47,6 +48,25 @@ def model_card(ctx: AuditContext) -> Section:
                    [Table(["test metric", "value"], metric_rows, f"Test metrics at K={ctx.plan.k}")], [], [],
                    {"model": run.config.model.name, "params": run.config.model.params, "metrics": ctx.metrics,
                     "train": {k: v for k, v in info.items() if k != "history"}})
+
+
+def _training_stop(train: Any, info: dict[str, Any]) -> str:
+    """Why training stopped, in words; a cap (the epoch limit or the wall clock) is said so."""
+    reason, epochs = info.get("stop_reason"), info.get("epochs_run")
+    caps = []
+    if reason == "epochs":
+        caps.append(f"it reached the epoch limit ({train.epochs}) while the validation metric could still improve")
+    elif reason == "max_seconds":
+        caps.append(f"it reached the wall-clock limit (max_seconds = {train.max_seconds}) after {epochs} epochs")
+    if caps:
+        return ("Training was capped: " + "; ".join(caps) + ". The model may be under-trained, and a longer "
+                "training could change the results below.")
+    if reason == "early_stopping":
+        return (f"Training ran until early stopping: {train.patience} validations without improvement, "
+                f"after {epochs} epochs. It was not capped.")
+    if reason == "closed_form":
+        return "The model is fitted in closed form (no epochs); training was not capped."
+    return f"Training stopped: {reason or 'reason not recorded'}."
 
 
 def datasheet(ctx: AuditContext) -> Section:
@@ -76,12 +96,13 @@ def reproducibility(ctx: AuditContext, seconds: float) -> Section:
     versions = json.loads((run.path / "versions.json").read_text())
     config = (run.path / "config.yaml").read_text()
     paragraphs = [f"Run directory: {run.path}", f"Seeds: training {run.config.seed}, audit {ctx.plan.seeds}",
-                  f"Audit wall time: {seconds:.1f} s", "Resolved run configuration:\n" + config]
+                  f"Audit wall time: {seconds:.1f} s"]
     return Section("reproducibility", "Reproducibility appendix", paragraphs,
                    [Table(["library", "version"], [[k, str(v)] for k, v in versions.items()], "Library versions"),
                     Table(["step", "seconds"], [[k, round(v, 2)] for k, v in ctx.timings.items()], "Timings")],
                    [], [], {"versions": versions, "config": run.config.to_dict(), "plan": ctx.plan.to_dict(),
-                            "timings": ctx.timings, "seconds": seconds})
+                            "timings": ctx.timings, "seconds": seconds},
+                   blocks=[("Resolved run configuration (config.yaml)", config)])
 
 
 def _jsonable(x: Any) -> Any:

@@ -71,6 +71,7 @@ def flip_check(ctx: AuditContext, attribute: str, treated: str) -> FlipCheck:
     from kgrec.data.view import TrainingView
     from kgrec.models.base import Explainable, ModelContext, create_model
     from kgrec.models.ranking import rank
+    from kgrec.rundir.load import load_state
 
     run = ctx.run
     ds = copy.copy(run.view.dataset)
@@ -88,7 +89,7 @@ def flip_check(ctx: AuditContext, attribute: str, treated: str) -> FlipCheck:
     ds.nodes = {**ds.nodes, user_type: node}
     fctx = ModelContext(TrainingView(ds, run.view.train), item_text=run.ctx.item_text, user_text=run.ctx.user_text)
     model = create_model(run.config.model.name, fctx, run.config.model.params)
-    model.load_state_dict(run.model.state_dict())
+    load_state(model, run.model.state_dict())  # closed-form models (MostPop, EASE) hold fit-sized buffers
     model.eval()
     top = rank(model, ctx.users, ctx.plan.k, run.heldout.exclusion(run.view, "test"))
     inter = np.array([len(set(a) & set(b)) for a, b in zip(ctx.topk.tolist(), top.tolist())])

@@ -34,12 +34,29 @@ class AuditContext:
         return json.loads(path.read_text()) if path is not None and path.is_file() else None
 
     def name(self, node_type: str, idx: int) -> str:
-        """A readable label of a node: its text (truncated) or its raw id."""
+        """A readable name of a node: the value of its schema ``label`` feature (e.g. a film's
+        title, whole: "Talented Mr. Ripley, The"), cut at 60 characters; else its type and raw id
+        (see :meth:`unlabelled`)."""
+        value = self._label(node_type, idx)
+        if value is None:
+            return f"{node_type} {self.run.dataset.nodes[node_type].ids[idx]}"
+        return value if len(value) <= 60 else value[:57] + "..."
+
+    def unlabelled(self) -> list[str]:
+        """Node types whose nodes the report names by raw id: the schema gives them no ``label``."""
+        spec = self.run.dataset.schema.nodes
+        return [t for t in self.run.dataset.nodes if spec[t].label is None]
+
+    def _label(self, node_type: str, idx: int) -> str | None:
+        label = self.run.dataset.schema.nodes[node_type].label
         node = self.run.dataset.nodes[node_type]
-        if node.text is not None and node_type == self.run.dataset.schema.item_type:
-            text = node.text[idx].split(". ")[0]
-            return text if len(text) <= 60 else text[:57] + "..."
-        return f"{node_type} {node.ids[idx]}"
+        if label is None or label not in node.features:
+            return None
+        value = node.features[label][idx]
+        if label in node.vocab:  # a categorical feature: a code into its vocabulary (-1: missing)
+            return node.vocab[label][int(value)] if int(value) >= 0 else None
+        text = str(value).strip()
+        return text or None
 
 
 def build_audit_context(run: Any, plan: AuditPlan) -> AuditContext:

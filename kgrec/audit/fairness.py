@@ -53,6 +53,7 @@ threshold`` with ``op`` in ``>=``/``<=``; a NaN value fails.
 from __future__ import annotations
 
 import itertools
+import re
 import math
 import warnings
 from collections.abc import Mapping
@@ -141,6 +142,25 @@ def _labels(codes: np.ndarray) -> np.ndarray:
     return codes
 
 
+_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
+
+
+def group_order(label: Any) -> tuple[int, float, str]:
+    """Sort key that puts group labels in reading order: numbers and bin labels by their value
+    ("<18" before "18-25" before ">=56", not as text), other labels alphabetically after them."""
+    text = str(label)
+    found = _NUMBER.search(text)
+    if found is None:
+        return (1, 0.0, text)
+    value = float(found.group())
+    return (0, value - 1e-9 if text.lstrip().startswith("<") else value, text)
+
+
+def _ordered(labels: np.ndarray) -> pd.Categorical:
+    """Labels as a pandas Categorical whose category order is :func:`group_order`'s."""
+    return pd.Categorical(labels, categories=sorted(set(labels.tolist()), key=group_order))
+
+
 def _check_values(values: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], int]:
     if not values:
         raise DataError("no per-user metric values given", field="values")
@@ -195,18 +215,18 @@ def _disparities_for(cols: tuple[str, ...], vals: dict[str, np.ndarray], attrs: 
 
     if not known.any():
         return [empty(m, [], NAN) for m in vals]
-    sf = pd.DataFrame({c: _labels(attrs[c][known]) for c in cols})
+    sf = pd.DataFrame({c: _ordered(_labels(attrs[c][known])) for c in cols})
     kv = {m: v[known] for m, v in vals.items()}
     q = [(1 - ci_level) / 2, (1 + ci_level) / 2]
     full = _frame(kv, sf, n_boot, q, seed)
-    sizes = sf.groupby(list(cols), sort=True).size()
+    sizes = sf.groupby(list(cols), sort=True, observed=True).size()
     large = sizes[sizes >= min_group_size]
     compare = None
     if len(large) >= 2:
         if len(large) == len(sizes):
             compare = full
         else:
-            rows = sf.groupby(list(cols))[cols[0]].transform("size").to_numpy() >= min_group_size
+            rows = sf.groupby(list(cols), observed=True)[cols[0]].transform("size").to_numpy() >= min_group_size
             compare = _frame({m: v[rows] for m, v in kv.items()}, sf[rows].reset_index(drop=True), n_boot, q, seed)
 
     out = []
@@ -360,7 +380,7 @@ def exposure_fairness(*, topk: np.ndarray, relevant: sp.csr_matrix, item_counts:
         missing = _missing(arr)
         labels = np.empty(n_items, dtype=object)
         labels[~missing] = _labels(arr[~missing])
-        keys = sorted(set(labels[~missing].tolist()))
+        keys = sorted(set(labels[~missing].tolist()), key=group_order)
         masks = [~missing & (labels == key) for key in keys]
         out.append(_exposure_result(str(attr), [f"{attr}={key}" for key in keys], masks, missing,
                                     exposure, relevance, gini, ltc))

@@ -121,3 +121,18 @@ class Gate:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "value": self.value, "threshold": self.threshold, "op": self.op,
                 "passed": self.passed, "detail": self.detail, "section": self.section}
+
+
+def margin(gate: Gate) -> float:
+    """How far a gate's value lies on the passing side of its threshold, relative to the
+    threshold's size (negative: by how much it fails; NaN values count as the worst)."""
+    if math.isnan(gate.value):
+        return -math.inf
+    side = gate.value - gate.threshold if gate.op == ">=" else gate.threshold - gate.value
+    return side / max(abs(gate.threshold), 1e-12)
+
+
+def worst_first(gates: list[Gate]) -> list[Gate]:
+    """``gates`` ordered for a reviewer: failures first, the furthest from passing first, then
+    the passes, the closest to failing first (ties keep their order)."""
+    return sorted(gates, key=margin)

@@ -79,7 +79,7 @@ def _start_explanations(ctx: Any, progress: bool) -> tuple[Any, Any]:
 
 def run_audit(run_dir: str | Path, *, plan_path: str | Path | None = None, out_dir: str | Path | None = None,
               overwrite: bool = False, progress: bool = True, browser: bool = True,
-              exposure_log: str | Path | None = None) -> AuditOutcome:
+              exposure_log: str | Path | None = None, baseline: str | Path | None = None) -> AuditOutcome:
     from kgrec.atomic import AtomicDir, check_target
     from kgrec.audit.plan import check_against, load_plan
     from kgrec.rundir.load import check_files, load_config_of, load_run
@@ -90,6 +90,8 @@ def run_audit(run_dir: str | Path, *, plan_path: str | Path | None = None, out_d
     # every argument is checked before the (slow) run is loaded
     check_target(out, overwrite=overwrite)
     check_files(run_dir)
+    if baseline is not None:
+        check_files(Path(baseline))
     plan = load_plan(plan_path or default_plan(load_config_of(run_dir).data.name))
     if exposure_log is not None:
         from kgrec.serve.log import ExposureLog
@@ -100,7 +102,9 @@ def run_audit(run_dir: str | Path, *, plan_path: str | Path | None = None, out_d
         _log(progress, f"loading {run_dir}")
         run = load_run(run_dir)
         check_against(plan, run.dataset)
-        gates, report = _audit(run, plan, t0, progress, None if exposure_log is None else str(exposure_log))
+        gates, report, ctx = _audit(run, plan, t0, progress, None if exposure_log is None else str(exposure_log))
+        if baseline is not None:
+            _add_comparison(report, ctx, gates, Path(baseline), plan, progress)
         from kgrec.audit.report import write_all
 
         write_all(report, work)
@@ -115,12 +119,37 @@ def run_audit(run_dir: str | Path, *, plan_path: str | Path | None = None, out_d
     return AuditOutcome(out, not failed, failed, time.perf_counter() - t0, check)
 
 
-def _audit(run: Any, plan: Any, t0: float, progress: bool, exposure_log: str | None = None) -> tuple[list[Any], Any]:
-    """Every check of ``plan`` on ``run``: (gates, report)."""
+def _add_comparison(report: Any, ctx: Any, gates: list[Any], baseline: Path, plan: Any, progress: bool) -> None:
+    """Audit ``baseline`` with the same plan and put the side-by-side section after the summary."""
+    from tqdm import tqdm
+
+    from kgrec.audit.compare import compare, comparison_section
+    from kgrec.audit.plan import check_against
+    from kgrec.rundir.load import load_run
+
+    _log(progress, f"baseline: loading {baseline}")
+    base_run = load_run(baseline)
+    check_against(plan, base_run.dataset)
+    _log(progress, "baseline: the same checks ...")
+    base_gates, _, base_ctx = _audit(base_run, plan, time.perf_counter(), progress)
+    bar = tqdm(total=plan.n_boot, desc="comparison bootstrap", unit="resample", file=sys.stderr,
+               disable=not progress)
+    rows, is_paired = compare(ctx, base_ctx, gates, base_gates, n_boot=plan.n_boot, seed=plan.seeds[0],
+                              progress=lambda i: bar.update(1))
+    bar.close()
+    section = comparison_section(ctx, base_ctx, rows, is_paired, plan.n_boot)
+    report.sections[0].paragraphs.extend(section.paragraphs[1:3])
+    report.sections.insert(1, section)
+
+
+def _audit(run: Any, plan: Any, t0: float, progress: bool, exposure_log: str | None = None
+           ) -> tuple[list[Any], Any, Any]:
+    """Every check of ``plan`` on ``run``: (gates, report, audit context)."""
     from kgrec.audit.cards import datasheet, model_card, reproducibility, summary_section
     from kgrec.audit.causal_check import run_causal
     from kgrec.audit.context import build_audit_context
     from kgrec.audit.fairness_check import run_fairness
+    from kgrec.audit.glossary import glossary_section, scope_section
     from kgrec.audit.report.model import Report
     from kgrec.audit.sections import causal_section, explanations_section, fairness_section
 
@@ -140,10 +169,11 @@ def _audit(run: Any, plan: Any, t0: float, progress: bool, exposure_log: str | N
     sections = [causal_section(ctx, causal), fairness_section(ctx, fairness), *explanations_section(ctx, explained)]
     gates = [g for s in sections for g in s.all_gates()]
     seconds = time.perf_counter() - t0
+    body = [summary_section(ctx, gates), scope_section(ctx), model_card(ctx), datasheet(ctx), sections[3],
+            *sections[:3]]
     report = Report(title=f"Audit of {run.path.name}",
                     created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                     run_dir=str(run.path), plan=str(plan.path),
-                    sections=[summary_section(ctx, gates), model_card(ctx), datasheet(ctx), sections[3],
-                              *sections[:3], reproducibility(ctx, seconds)],
+                    sections=[*body, glossary_section(body), reproducibility(ctx, seconds)],
                     meta={"seeds": plan.seeds, "kgrec_run": run.path.name})
-    return gates, report
+    return gates, report, ctx

@@ -78,7 +78,7 @@ def causal_section(ctx: AuditContext, res: CausalResults) -> Section:
                              "model reads it", "detail"],
                             [[f.attribute, f.users, _f(f.mean_jaccard), _f(f.max_abs_score_change, 6),
                               f.model_uses_attribute, f.detail] for f in res.flips],
-                            "Counterfactual flip of each sensitive attribute"))
+                            _flip_caption(ctx, [f.attribute for f in res.flips])))
     paragraphs = ["Popularity bias: the effect of an item's log training popularity on the log number of users "
                   "whose top-K list holds it, adjusted for item content (features, KG degree, text components). "
                   "An elasticity above 0 means popular items are recommended more than their content explains.",
@@ -127,6 +127,27 @@ def causal_section(ctx: AuditContext, res: CausalResults) -> Section:
     return Section("causal", "Causal effects", paragraphs, tables, figs, gates, data)
 
 
+GINI, LONG_TAIL = "exposure Gini", "long-tail coverage"
+
+
+def _user_ratio_name(d: Any) -> str:
+    return f"{d.metric} ratio across {d.attribute}"
+
+
+def _exposure_ratio_name(x: Any) -> str:
+    return f"exposure/relevance ratio, weakest {x.grouping} group"
+
+
+def fairness_gate_values(users: list[Any], exposure: list[Any]) -> dict[str, float]:
+    """Every fairness gate's value by the gate's report name, from user_disparities' and
+    exposure_fairness' results (the fairness section and the baseline comparison share it)."""
+    out = {_user_ratio_name(d): d.ratio for d in users}
+    out.update({_exposure_ratio_name(x): x.min_ratio for x in exposure})
+    if exposure:
+        out.update({GINI: exposure[0].gini, LONG_TAIL: exposure[0].long_tail_coverage})
+    return out
+
+
 def fairness_section(ctx: AuditContext, res: FairnessResults) -> Section:
     from kgrec.audit.report.plots import bar_with_ci, grouped_bars
 
@@ -144,7 +165,7 @@ def fairness_section(ctx: AuditContext, res: FairnessResults) -> Section:
                                bar_with_ci([g.group for g in big], [g.value for g in big], [g.ci_low for g in big],
                                            [g.ci_high for g in big], title=f"{d.metric} by {d.attribute}",
                                            xlabel=d.metric), f"bar chart of {d.metric} by {d.attribute}"))
-        gates.append(make_gate(ctx, "user_ratio", f"{d.metric} ratio across {d.attribute}", d.ratio, "fairness",
+        gates.append(make_gate(ctx, "user_ratio", _user_ratio_name(d), d.ratio, "fairness",
                                f"min/max over groups of ≥ {d.min_group_size} users"))
     for x in res.exposure:
         tables.append(Table(["group", "items", "exposure share", "relevance share", "ratio"],
@@ -159,12 +180,11 @@ def fairness_section(ctx: AuditContext, res: FairnessResults) -> Section:
                                                                                           x.groups]},
                                         title=f"Exposure vs relevance by {x.grouping}"),
                            f"exposure and relevance shares by {x.grouping}"))
-        gates.append(make_gate(ctx, "exposure_ratio", f"exposure/relevance ratio, weakest {x.grouping} group",
-                               x.min_ratio, "fairness"))
+        gates.append(make_gate(ctx, "exposure_ratio", _exposure_ratio_name(x), x.min_ratio, "fairness"))
     if res.exposure:
         pop = res.exposure[0]
-        gates += [make_gate(ctx, "gini", "exposure Gini", pop.gini, "fairness"),
-                  make_gate(ctx, "long_tail_coverage", "long-tail coverage", pop.long_tail_coverage, "fairness")]
+        gates += [make_gate(ctx, "gini", GINI, pop.gini, "fairness"),
+                  make_gate(ctx, "long_tail_coverage", LONG_TAIL, pop.long_tail_coverage, "fairness")]
     paragraphs = [f"User side: per-user NDCG@{ctx.plan.k} and Recall@{ctx.plan.k} on the test split by each sensitive "
                   f"attribute and their intersections (Fairlearn MetricFrame, {ctx.plan.n_boot} bootstrap resamples). "
                   f"Groups with fewer than {ctx.plan.min_group_size} users are flagged and left out of the ratio.",
@@ -172,6 +192,24 @@ def fairness_section(ctx: AuditContext, res: FairnessResults) -> Section:
                   "held-out relevant interactions."] + ([res.note] if res.note else [])
     data = {"users": [d.to_dict() for d in res.users], "exposure": [x.to_dict() for x in res.exposure]}
     return Section("fairness", "Fairness", paragraphs, tables, figs, _gates(*gates), data)
+
+
+def _flip_caption(ctx: AuditContext, flipped: list[str]) -> str:
+    """The flip table's title: the attributes it lists, and the plan's sensitive attributes it
+    does not (only categorical ones are flipped: a binned numeric value has no single swap)."""
+    names = list(dict.fromkeys(flipped))
+    rest = [a for a in ctx.plan.sensitive if a not in names]
+    title = f"Counterfactual flip of {', '.join(names)}"
+    return title + (f" (not flipped: {', '.join(rest)}, which the flip does not cover: only categorical attributes "
+                    "named by a causal question are swapped)" if rest else "")
+
+
+def _count_of(rate: float, n: int) -> str:
+    """A rate over ``n`` cases as a count: "18 of 20 cases (90%)"; "no case" when n is 0."""
+    if n == 0 or rate != rate:
+        return "no case (none could be judged)"
+    hits = round(rate * n)
+    return f"{hits} of {n} case{'s' if n != 1 else ''} ({rate:.0%})"
 
 
 def explanations_section(ctx: AuditContext, res: ExplainResults) -> tuple[Section, Section]:
@@ -197,8 +235,11 @@ def explanations_section(ctx: AuditContext, res: ExplainResults) -> tuple[Sectio
     paragraphs = [f"{len(res.explanations)} top-1 recommendations of randomly drawn test users. Attributions sum to "
                   "the score minus the score with every input edge removed (completeness); the largest relative gap "
                   f"was {_f(res.max_relative_delta, 5)}. Removing the 3 most-attributed history items lowered the score "
-                  f"more than removing 3 random ones in {_f(res.faithfulness_rate, 3)} of "
-                  f"{res.faithfulness_n} cases."]
+                  f"more than removing 3 random ones in {_count_of(res.faithfulness_rate, res.faithfulness_n)}."]
+    unnamed = ctx.unlabelled()
+    if unnamed:
+        paragraphs.append(f"This data set gives no readable names for {', '.join(unnamed)} nodes (their schema "
+                          "declares no label), so the paths name them by their raw ids from the data files.")
     section = Section("explanations", "Explanations", paragraphs, tables, [], gates,
                       {"explanations": [e.to_dict() for e in res.explanations],
                        "max_relative_delta": res.max_relative_delta, "faithfulness_rate": res.faithfulness_rate})

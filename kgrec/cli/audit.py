@@ -18,6 +18,9 @@ def add_parser(commands: argparse._SubParsersAction, epilog: str) -> None:
     p.add_argument("--exposure-log", metavar="DIR",
                    help="a kgrec serve exposure log: estimate this model's click rate on the served traffic "
                         "(IPS, SNIPS, DR) in the causal section")
+    p.add_argument("--baseline", metavar="OTHER_RUN",
+                   help="another run (e.g. the deployed model) audited with the same plan and compared gate by "
+                        "gate and metric by metric, with paired bootstrap CIs of the differences")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
     outcome = run_audit(args.run_dir, plan_path=args.plan, out_dir=args.out, overwrite=args.overwrite,
                         progress=not args.no_progress, browser=not args.no_browser,
-                        exposure_log=args.exposure_log)
+                        exposure_log=args.exposure_log, baseline=args.baseline)
     print(f"wrote {outcome.out_dir}/report.html, report.md, report.json in {outcome.seconds:.1f} s")
     if outcome.browser is not None:
         b = outcome.browser

@@ -74,6 +74,7 @@ class NodeSpec:
     sensitive: tuple[str, ...] = ()
     text: str | None = None
     derived: dict[str, DerivedText] = field(default_factory=dict)
+    label: str | None = None  # the feature that names a node for people (reports, explanations)
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,7 @@ def _parse_file(name: str, raw: Any, ctx: Ctx, parent: LineDict, allow_outside: 
 def _parse_node(name: str, raw: Any, ctx: Ctx, parent: LineDict, files: dict[str, FileSpec]) -> NodeSpec:
     path = f"nodes.{name}"
     raw = ctx.mapping(raw if raw is not None else LineDict(), path, parent, name)
-    ctx.keys(raw, path, ("file", "id", "features", "sensitive", "text", "derived"))
+    ctx.keys(raw, path, ("file", "id", "features", "sensitive", "text", "derived", "label"))
     file = ctx.typed(raw, "file", path, str)
     if file is not None and file not in files:
         hint = difflib.get_close_matches(file, list(files), n=1)
@@ -210,8 +211,13 @@ def _parse_node(name: str, raw: Any, ctx: Ctx, parent: LineDict, files: dict[str
             if fname not in features and fname not in derived:
                 raise ctx.error(f"text template uses '{{{fname}}}', which is neither a feature nor derived",
                                 raw, "text", f"{path}.text")
+    label = ctx.typed(raw, "label", path, str)
+    if label is not None and (label not in features or features[label].type not in ("text", "categorical")):
+        raise ctx.error(f"label '{label}' must name a text or categorical feature of '{name}'"
+                        + (f" (its features: {', '.join(features)})" if features else " (it has no features)"),
+                        raw, "label", f"{path}.label")
     return NodeSpec(name=name, file=file, id=node_id, features=features, sensitive=sensitive, text=text,
-                    derived=derived)
+                    derived=derived, label=label)
 
 
 def _parse_edge(name: str, raw: Any, ctx: Ctx, parent: LineDict, files: dict[str, FileSpec],

@@ -271,12 +271,19 @@ def load_weights(model: Recommender, path: Path) -> None:
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as err:
         raise DataError(f"unreadable or truncated weights ({err})", file=str(path), field=WEIGHTS) from None
+    load_state(model, tensors, file=str(path))
+
+
+def load_state(model: Recommender, tensors: dict[str, Any], *, file: str | None = None) -> None:
+    """``model.load_state_dict(tensors)``, first resizing the buffers that closed-form models
+    fill in ``fit`` (a fresh model holds them empty); tensors that do not fit the configured
+    model are a DataError (naming ``file`` when given)."""
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
     if missing or unexpected:
         raise DataError(f"weights do not match the config's model '{model.name}' (missing {missing[:3]}, "
-                        f"unexpected {unexpected[:3]})", file=str(path), field=WEIGHTS)
+                        f"unexpected {unexpected[:3]})", file=file, field=WEIGHTS)
     for name, tensor in tensors.items():
         owner, _, attr = name.rpartition(".")
         module = model.get_submodule(owner) if owner else model
@@ -284,7 +291,7 @@ def load_weights(model: Recommender, path: Path) -> None:
             module._buffers[attr] = tensor.new_empty(tensor.shape)
         elif expected[name].shape != tensor.shape:
             raise DataError(f"weight '{name}' has shape {tuple(tensor.shape)} but the config's model needs "
-                            f"{tuple(expected[name].shape)}", file=str(path), field=WEIGHTS)
+                            f"{tuple(expected[name].shape)}", file=file, field=WEIGHTS)
     model.load_state_dict(tensors, strict=True)
 
 

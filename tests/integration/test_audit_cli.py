@@ -66,3 +66,38 @@ def test_bad_plan_is_a_schema_error_naming_the_line(run_dir, env, tmp_path):
     proc = kgrec("audit", str(run_dir), "--plan", str(bad), "-o", str(tmp_path / "r"), env=env)
     assert proc.returncode == 3
     assert f"{bad}:4" in proc.stderr and "maximum" in proc.stderr
+
+
+def test_baseline_comparison_is_paired_and_flags_regressions(run_dir, env, tmp_path):
+    base = tmp_path / "synthetic-mostpop"
+    proc = kgrec("train", "--data", "synthetic", "--set", "model.name=mostpop", "-o", str(base), "--no-progress",
+                 env=env)
+    assert proc.returncode == 0, proc.stderr
+    # the baseline against itself: every difference is exactly 0, with a zero-width CI, and nothing regresses
+    proc = kgrec("audit", str(base), "--baseline", str(base), "--plan", str(plan(tmp_path)), "-o",
+                 str(tmp_path / "self"), "--no-browser", "--no-progress", env=env)
+    assert proc.returncode in (0, 9), proc.stderr
+    same = json.loads((tmp_path / "self" / "report.json").read_text())["comparison"]["data"]
+    assert same["paired"] and same["regressions"] == []
+    assert all(r["difference"] == 0 for r in same["rows"])
+    assert all(r["ci_low"] == r["ci_high"] == 0 for r in same["rows"] if r["ci_low"] is not None)
+    # the kgrec run against the popularity baseline: NDCG and every fairness gate carry a paired CI
+    proc = kgrec("audit", str(run_dir), "--baseline", str(base), "--plan", str(plan(tmp_path)), "-o",
+                 str(tmp_path / "vs"), "--no-browser", "--no-progress", env=env)
+    assert proc.returncode in (0, 9), proc.stderr
+    report = json.loads((tmp_path / "vs" / "report.json").read_text())
+    comp = report["comparison"]["data"]
+    rows = {r["name"]: r for r in comp["rows"]}
+    assert comp["paired"] and {"NDCG@10", "Recall@10", "exposure Gini", "long-tail coverage"} <= set(rows)
+    assert {g["name"] for g in report["gates"]} <= set(rows)  # every gate of the candidate is compared
+    for r in rows.values():
+        if r["baseline"] is None:  # a gate only the candidate's audit evaluates: kgrec explains, MostPop cannot
+            assert r["name"] in {g["name"] for g in report["gates"] if g["section"] == "explanations"}
+            continue
+        assert r["difference"] == pytest.approx(r["candidate"] - r["baseline"])
+        if r["regression"]:
+            assert r["name"] in comp["regressions"]
+    ndcg = rows["NDCG@10"]
+    assert ndcg["ci_low"] <= ndcg["difference"] <= ndcg["ci_high"]
+    assert any(p.startswith("Worse (regressions)") for p in report["summary"]["paragraphs"])  # in the verdict
+    assert "Comparison with the baseline" in (tmp_path / "vs" / "report.md").read_text()

@@ -21,6 +21,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from kgrec.audit.gates import worst_first
 from kgrec.audit.report.fmt import criterion, format_value, is_numeric, slug
 from kgrec.audit.report.model import SCHEMA_VERSION, Gate, Report, Section, Table
 
@@ -61,7 +62,10 @@ p { margin:0 0 12px; max-width:78ch; overflow-wrap:anywhere; }
 table { border-collapse:collapse; width:100%; font-size:14px; }
 caption { caption-side:top; text-align:left; font-weight:600; color:var(--muted); padding:0 0 6px; }
 th, td { border-bottom:1px solid var(--line); padding:6px 10px; text-align:left; vertical-align:top;
-         overflow-wrap:anywhere; }
+         overflow-wrap:break-word; word-break:normal; hyphens:manual; }
+pre { background:var(--bg); border:1px solid var(--line); border-radius:6px; padding:10px 12px; overflow-x:auto;
+      font-size:13px; line-height:1.45; white-space:pre; }
+figure.code figcaption { font-weight:600; color:var(--muted); margin-bottom:4px; }
 th { background:var(--bg); font-weight:600; border-top:1px solid var(--line); }
 td.num, th.num { text-align:right; font-variant-numeric:tabular-nums; white-space:nowrap; }
 tr.failed td { background:#fff5f4; }
@@ -108,7 +112,7 @@ def gates_table(gates: list[Gate], *, with_section: bool, caption: str = "") -> 
     head = ["Result", "Gate", *(["Section"] if with_section else []), "Value", "Criterion", "Detail"]
     ths = "".join(f'<th scope="col"{NUM if h == "Value" else ""}>{h}</th>' for h in head)
     rows = []
-    for g in gates:
+    for g in worst_first(gates):
         sec = f"<td>{_e(g.section)}</td>" if with_section else ""
         rows.append(f'<tr class="{"passed" if g.passed else "failed"}"><td>{badge(g.passed)}</td>'
                     f"<td><strong>{_e(g.name)}</strong></td>{sec}{_cell(g.value)}"
@@ -165,6 +169,8 @@ def _section(sec: Section, ids: _Ids, number: str, depth: int, prefix: str, coun
     if sec.gates:
         parts.append(gates_table(sec.gates, with_section=False, caption="Gates"))
     parts += [data_table(t) for t in sec.tables]
+    parts += [f'<figure class="code"><figcaption>{_e(cap)}</figcaption><pre>{_e(text)}</pre></figure>'
+              for cap, text in sec.blocks]
     for fig in sec.figures:
         counter[0] += 1
         uri = "data:image/png;base64," + base64.b64encode(fig.png).decode("ascii")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from kgrec.audit.gates import worst_first
 from kgrec.audit.report.fmt import criterion, format_value, is_numeric, slug
 from kgrec.audit.report.model import Figure, Gate, Report, Section, Table
 
@@ -61,7 +62,7 @@ class _Raw:
 def _gate_rows(gates: list[Gate], with_section: bool) -> list[str]:
     cols = ["Result", "Gate", *(["Section"] if with_section else []), "Value", "Criterion", "Detail"]
     rows = [[_Raw(_badge(g.passed)), g.name, *([g.section] if with_section else []), g.value,
-             criterion(g), g.detail] for g in gates]
+             criterion(g), g.detail] for g in worst_first(gates)]
     right = [False, False, *([False] if with_section else []), True, False, False]
     return _table(cols, rows, right)
 
@@ -93,6 +94,9 @@ def _section(sec: Section, number: str, depth: int, files: dict[int, str], figur
         lines += ["**Gates**", "", *_gate_rows(sec.gates, with_section=False), ""]
     for t in sec.tables:
         lines += [*_data_table(t), ""]
+    for cap, text in sec.blocks:
+        fence = "`" * max(3, 1 + max((len(m) for m in re.findall(r"`+", text)), default=0))
+        lines += [f"**{md_text(cap)}**", "", fence, text.rstrip("\n"), fence, ""]
     for fig in sec.figures:
         counter[0] += 1
         cap = f"*Figure {counter[0]}: {md_text(fig.title)}*" + (f" — {md_text(fig.caption)}" if fig.caption else "")

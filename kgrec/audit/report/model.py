@@ -72,6 +72,7 @@ class Section:
     gates: list[Gate] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
     subsections: list[Section] = field(default_factory=list)
+    blocks: list[tuple[str, str]] = field(default_factory=list)  # (caption, preformatted text, e.g. YAML)
 
     def __post_init__(self) -> None:
         if not self.key or not str(self.key).strip():

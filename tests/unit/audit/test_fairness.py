@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from kgrec.audit.fairness import exposure_fairness, gate, user_disparities
+from kgrec.audit.fairness import exposure_fairness, gate, group_order, user_disparities
 from kgrec.errors import DataError, SchemaError
 from kgrec.metrics.beyond import gini_exposure
 
@@ -46,6 +46,18 @@ def test_golden_two_groups():
     assert 1 / 3 <= lo < hi <= 2 / 3
     d = r.to_dict()
     assert d["difference_ci"] == list(r.difference_ci) and d["groups"][0]["group"] == "gender=F"
+
+
+def test_groups_are_listed_in_reading_order_not_as_text():
+    labels = ["<18", "18-25", "25-35", "35-45", "45-56", ">=56"]
+    assert sorted(reversed(labels), key=group_order) == labels  # as text, "<18" came after "45-56"
+    assert sorted(["b", "10", "a", "9"], key=group_order) == ["9", "10", "a", "b"]
+    rng = np.random.default_rng(0)
+    age = np.array(labels * 40, dtype=object)
+    rng.shuffle(age)
+    [r] = user_disparities(values={"m": rng.random(age.size)}, attributes={"age": age}, n_boot=0,
+                           intersections=False)
+    assert [g.group for g in r.groups] == [f"age={a}" for a in labels]
 
 
 def test_same_seed_same_intervals_other_seed_differs():

@@ -83,3 +83,14 @@ def test_a_nan_plan_threshold_is_a_schema_error_naming_the_line(tmp_path):
         load_plan(p)
     assert err.value.line == 3 and err.value.field == "thresholds.gini"
 
+
+
+def test_worst_first_orders_failures_by_how_far_they_miss():
+    from kgrec.audit.gates import worst_first
+
+    g = [Gate.evaluate(name="ok_far", value=0.99, threshold=0.8, op=">="),
+         Gate.evaluate(name="fail_near", value=0.79, threshold=0.8, op=">="),
+         Gate.evaluate(name="ok_near", value=0.94, threshold=0.95, op="<="),
+         Gate.evaluate(name="fail_far", value=0.10, threshold=0.8, op=">="),
+         Gate.evaluate(name="nan", value=math.nan, threshold=1.0, op=">=")]
+    assert [x.name for x in worst_first(g)] == ["nan", "fail_far", "fail_near", "ok_near", "ok_far"]

@@ -151,7 +151,7 @@ def test_markdown_gate_table_first_escaping_and_figure_files(report: Report, tmp
     head = lines.index("| Result | Gate | Section | Value | Criterion | Detail |")
     assert head < next(i for i, line in enumerate(lines) if line.startswith("## 1. "))  # summary comes first
     assert lines[head + 1] == "|---|---|---|---:|---|---|"
-    assert lines[head + 4] == "| ❌ **FAIL** | exposure_ratio | items | 0.61 | ≥ 0.8 | popular vs tail |"
+    assert lines[head + 2] == "| ❌ **FAIL** | exposure_ratio | items | 0.61 | ≥ 0.8 | popular vs tail |"  # worst first
     assert "✅ **PASS** | refutations | causal | 1 | ≥ 0.9 |" in md
     assert XSS not in md and "\\<script\\>alert(1)\\</script\\>" in md
     assert "| pipe \\| cell | NaN | — |" in md

@@ -107,3 +107,16 @@ def test_unknown_synthetic_parameter_names_its_line(tmp_path: Path) -> None:
         load_dataset(path)
     assert (info.value.field, info.value.line) == ("source.synthetic.n_userz", _line(text, "n_userz"))
     assert "unknown synthetic parameter 'n_userz'" in info.value.message
+
+
+@pytest.mark.parametrize("label, ok", [("title", True), ("genres", False), ("year", False), ("nope", False)])
+def test_label_names_a_text_or_categorical_feature(tmp_path: Path, label: str, ok: bool) -> None:
+    needle = '    text: "{title} ({year}): {genres}. About {entities}."'
+    text = TINY.read_text().replace(needle, f"{needle}\n    label: {label}", 1)
+    if ok:
+        assert load_schema(_write(tmp_path, text)).nodes["item"].label == "title"
+        return
+    with pytest.raises(SchemaError) as info:
+        load_schema(_write(tmp_path, text))
+    assert info.value.field == "nodes.item.label" and "text or categorical feature" in info.value.message
+    assert info.value.line == _line(text, f"label: {label}")
