@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/serve_load.py                         # 10^6 items, 20,000 requests, concurrency 8
     .venv/bin/python benchmarks/serve_load.py --items 100000 --requests 5000 --index flat
+    .venv/bin/python benchmarks/serve_load.py --run runs/movielens-100k-kgrec --index auto   # an existing run
 
 Setup (cached in --work): the synthetic world with ``--items`` items, ``--users`` users and
 ``--interactions`` interactions, and a run on it whose vectors the server indexes: by default
@@ -40,6 +41,8 @@ import numpy as np
 
 
 def prepare(args: argparse.Namespace, work: Path) -> Path:
+    if args.run:
+        return Path(args.run)
     from kgrec.rundir.config import load_config
     from kgrec.train.run import train_run
 
@@ -129,6 +132,8 @@ def main() -> None:
     ap.add_argument("--model", default="text", choices=("text", "lightgcn"),
                     help="the served run: text (item text vectors, 384 dims; default) or lightgcn (--dim)")
     ap.add_argument("--dim", type=int, default=256, help="LightGCN's vector size (default 256)")
+    ap.add_argument("--run", help="serve this existing run instead of the synthetic catalogue (e.g. the README's "
+                                   "MovieLens run with --index auto: the HTTP and logging path over a small index)")
     ap.add_argument("--requests", type=int, default=20_000)
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--max-seconds", type=float, default=120.0)
