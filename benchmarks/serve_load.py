@@ -14,8 +14,8 @@ the hard case for an ANN index). Then ``kgrec serve`` runs as its own process on
 127.0.0.1 with the exposure log on (SQLite WAL, the default crash-safe mode) and the default
 epsilon-greedy policy, and a bounded load is sent: ``--requests`` POST /recommend calls
 (known users drawn uniformly, k = 10) from ``--concurrency`` keep-alive connections of one
-asyncio client (aiohttp: httpx's client took about twice the CPU per request, which on 2 cores
-is taken from the server), stopping early after ``--max-seconds``. Latency is measured by the
+asyncio client (aiohttp, whose client costs less CPU per request than httpx's: on 2 cores the
+client's CPU is taken from the server), stopping early after ``--max-seconds``. Latency is measured by the
 client per request (so it includes the client's own share of the 2 cores); the CPU seconds
 the server and the client spent per request are printed too.
 
@@ -23,8 +23,7 @@ Recall@10 against exact search is measured in this process on the same index (sa
 same configuration) for 1,000 users with their training items excluded, twice: by id, and
 tie-aware (a returned item counts when its exact score reaches the exact 10th score, the rule
 of ann-benchmarks), which is the one that matters on the text catalogue, where items with the
-same title template share one vector (about a third of the vectors are distinct). Nothing
-here is asserted by tests.
+same title template share one vector. Nothing here is asserted by tests.
 """
 
 from __future__ import annotations

@@ -55,7 +55,7 @@ def _training_stop(train: Any, info: dict[str, Any]) -> str:
     reason, epochs = info.get("stop_reason"), info.get("epochs_run")
     caps = []
     if reason == "epochs":
-        caps.append(f"it reached the epoch limit ({train.epochs}) while the validation metric could still improve")
+        caps.append(f"it reached the epoch limit ({train.epochs}) before early stopping ended it")
     elif reason == "max_seconds":
         caps.append(f"it reached the wall-clock limit (max_seconds = {train.max_seconds}) after {epochs} epochs")
     if caps:

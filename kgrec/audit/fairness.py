@@ -53,7 +53,6 @@ threshold`` with ``op`` in ``>=``/``<=``; a NaN value fails.
 from __future__ import annotations
 
 import itertools
-import re
 import math
 import warnings
 from collections.abc import Mapping
@@ -65,6 +64,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from kgrec.audit.gates import BOUNDS, Gate, GateSpec
+from kgrec.audit.groups import group_order, labels_of, ordered
 from kgrec.errors import DataError, SchemaError
 from kgrec.metrics.beyond import gini_exposure
 from kgrec.metrics.inputs import canonical_relevant, check_topk
@@ -133,34 +133,6 @@ def _missing(codes: np.ndarray) -> np.ndarray:
     return np.zeros(codes.shape, dtype=bool)
 
 
-def _labels(codes: np.ndarray) -> np.ndarray:
-    """Known values in a sortable dtype: integer-valued floats → int64, objects → str."""
-    if codes.dtype.kind == "f" and codes.size and np.all(codes == np.round(codes)):
-        return codes.astype(np.int64)
-    if codes.dtype.kind == "O":
-        return codes.astype(str)
-    return codes
-
-
-_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
-
-
-def group_order(label: Any) -> tuple[int, float, str]:
-    """Sort key that puts group labels in reading order: numbers and bin labels by their value
-    ("<18" before "18-25" before ">=56", not as text), other labels alphabetically after them."""
-    text = str(label)
-    found = _NUMBER.search(text)
-    if found is None:
-        return (1, 0.0, text)
-    value = float(found.group())
-    return (0, value - 1e-9 if text.lstrip().startswith("<") else value, text)
-
-
-def _ordered(labels: np.ndarray) -> pd.Categorical:
-    """Labels as a pandas Categorical whose category order is :func:`group_order`'s."""
-    return pd.Categorical(labels, categories=sorted(set(labels.tolist()), key=group_order))
-
-
 def _check_values(values: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], int]:
     if not values:
         raise DataError("no per-user metric values given", field="values")
@@ -215,7 +187,7 @@ def _disparities_for(cols: tuple[str, ...], vals: dict[str, np.ndarray], attrs: 
 
     if not known.any():
         return [empty(m, [], NAN) for m in vals]
-    sf = pd.DataFrame({c: _ordered(_labels(attrs[c][known])) for c in cols})
+    sf = pd.DataFrame({c: ordered(labels_of(attrs[c][known])) for c in cols})
     kv = {m: v[known] for m, v in vals.items()}
     q = [(1 - ci_level) / 2, (1 + ci_level) / 2]
     full = _frame(kv, sf, n_boot, q, seed)
@@ -379,7 +351,7 @@ def exposure_fairness(*, topk: np.ndarray, relevant: sp.csr_matrix, item_counts:
             raise DataError(f"item group codes have shape {arr.shape}, expected ({n_items},)", field=str(attr))
         missing = _missing(arr)
         labels = np.empty(n_items, dtype=object)
-        labels[~missing] = _labels(arr[~missing])
+        labels[~missing] = labels_of(arr[~missing])
         keys = sorted(set(labels[~missing].tolist()), key=group_order)
         masks = [~missing & (labels == key) for key in keys]
         out.append(_exposure_result(str(attr), [f"{attr}={key}" for key in keys], masks, missing,

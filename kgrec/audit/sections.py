@@ -200,8 +200,8 @@ def _flip_caption(ctx: AuditContext, flipped: list[str]) -> str:
     names = list(dict.fromkeys(flipped))
     rest = [a for a in ctx.plan.sensitive if a not in names]
     title = f"Counterfactual flip of {', '.join(names)}"
-    return title + (f" (not flipped: {', '.join(rest)}, which the flip does not cover: only categorical attributes "
-                    "named by a causal question are swapped)" if rest else "")
+    return title + (f" (not flipped: {', '.join(rest)}; only the categorical attributes of the causal questions are "
+                    "flipped)" if rest else "")
 
 
 def _count_of(rate: float, n: int) -> str:

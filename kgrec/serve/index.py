@@ -11,7 +11,7 @@ Choices:
   faiss asks for. ``nprobe`` = 96: 16 fell short of recall@10 0.99 on Gaussian mixtures whose
   components are split over many lists (``tests/unit/serve/test_index.py`` holds the defaults
   to 0.99), and on ``benchmarks/serve_load.py``'s 10^6 text vectors (2,564 lists, training
-  items excluded) 64 gave 0.985 tie-aware and 96 gave 0.999. ``hnsw``
+  items excluded) 64 gave tie-aware recall@10 0.984 and 96 gave 0.995. ``hnsw``
   (``IndexHNSWFlat``) needs no training but builds slower and uses more memory.
 * ``flat`` is answered by the same chunked float32 scan as :meth:`ItemIndex.exact` (no faiss copy
   of the vectors), so its results equal the reference exactly, ties included.

@@ -10,14 +10,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from run_dir_cases import CASES, Case, train_small  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory) -> dict[str, str]:
-    return {"KGREC_CACHE_DIR": str(tmp_path_factory.mktemp("cache"))}
+from run_dir_cases import CASES, Case, train_small  # tests/integration/, on sys.path through conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from kgrec.audit.fairness import exposure_fairness, gate, group_order, user_disparities
+from kgrec.audit.fairness import exposure_fairness, gate, user_disparities
+from kgrec.audit.groups import group_order
 from kgrec.errors import DataError, SchemaError
 from kgrec.metrics.beyond import gini_exposure
 
