@@ -14,10 +14,9 @@ the hard case for an ANN index). Then ``kgrec serve`` runs as its own process on
 127.0.0.1 with the exposure log on (SQLite WAL, the default crash-safe mode) and the default
 epsilon-greedy policy, and a bounded load is sent: ``--requests`` POST /recommend calls
 (known users drawn uniformly, k = 10) from ``--concurrency`` keep-alive connections of one
-asyncio client (aiohttp, whose client costs less CPU per request than httpx's: on 2 cores the
-client's CPU is taken from the server), stopping early after ``--max-seconds``. Latency is measured by the
-client per request (so it includes the client's own share of the 2 cores); the CPU seconds
-the server and the client spent per request are printed too.
+asyncio client (aiohttp), stopping early after ``--max-seconds``. Latency is measured by the
+client per request (so it includes the client's own share of the machine's CPU, which client
+and server share); the CPU seconds the server and the client spent per request are printed too.
 
 Recall@10 against exact search is measured in this process on the same index (same seed,
 same configuration) for 1,000 users with their training items excluded, twice: by id, and

@@ -63,7 +63,7 @@ def _options(args: argparse.Namespace) -> dict:
     return {"run_dir": args.run_dir, "token": token, "max_body": args.max_body, "threads": args.threads,
             "serve": {"k_max": args.k_max, "seed": args.seed, "log_dir": log_dir, "durable": args.durable,
                       "policy": {"name": args.policy, "epsilon": args.epsilon, "candidates": args.candidates},
-                      "index": {"kind": args.index, "rerank": not args.no_rerank,
+                      "index": {"kind": args.index, "rerank": not args.no_rerank, "threads": args.threads,
                                 **{k: v for k, v in (("nprobe", args.nprobe), ("flat_max", args.flat_max))
                                    if v is not None}}}}
 
@@ -80,7 +80,7 @@ def build(options: dict):
     configure_threads(options["threads"])
     from threadpoolctl import threadpool_limits
 
-    # numpy's BLAS too: on a 2-core machine a second BLAS thread made one small product 2-7 ms
+    # numpy's BLAS to the same count (faiss's threads come from IndexConfig.threads)
     threadpool_limits(options["threads"])
     o = dict(options["serve"])
     try:

@@ -14,8 +14,11 @@ log (:mod:`kgrec.serve.log`), so a killed server cannot lose a list it has answe
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -25,7 +28,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
 from kgrec.errors import KgrecInputError
-from kgrec.serve.log import DuplicateRequest, UnknownRequest
+from kgrec.serve.log import UnknownRequest
 from kgrec.serve.service import EVENTS, Conflict, Invalid, NotFound, Service
 
 MAX_BODY = 1 << 20  # bytes, default request body limit
@@ -65,7 +68,7 @@ def _error(status: int, code: str, message: str, field: str | None = None) -> JS
 
 
 def _input_error(err: KgrecInputError) -> JSONResponse:
-    status = {NotFound: 404, Conflict: 409, Invalid: 422, DuplicateRequest: 409}.get(type(err), 422)
+    status = {NotFound: 404, Conflict: 409, Invalid: 422}.get(type(err), 422)
     if isinstance(err, UnknownRequest):  # an unknown request id: 404; an item it did not show: 422
         status = 404 if err.field == "request_id" else 422
     code = {404: "not_found", 409: "conflict", 422: "invalid"}[status]
@@ -73,7 +76,10 @@ def _input_error(err: KgrecInputError) -> JSONResponse:
 
 
 class Limits:
-    """Pure ASGI middleware: the request body size limit (413) and the Prometheus counts."""
+    """Pure ASGI middleware: the request body size limit (413) and the Prometheus counts.
+
+    A body with a ``Content-Length`` over the limit is refused at once; a body without one
+    (chunked) is read here first, counting its bytes, and replayed to the app if it fits."""
 
     def __init__(self, app: Any, *, max_body: int, metrics: dict[str, Any]) -> None:
         self.app, self.max_body, self.metrics = app, max_body, metrics
@@ -84,40 +90,43 @@ class Limits:
             return
         start, path, status = time.perf_counter(), scope.get("path", ""), [500]
         length = dict(scope.get("headers") or []).get(b"content-length")
+        too_large = _error(413, "too_large", f"request body over {self.max_body} bytes", None)
         if length is not None and length.isdigit() and int(length) > self.max_body:
-            await _error(413, "too_large", f"request body over {self.max_body} bytes", None)(scope, receive, send)
+            await too_large(scope, receive, send)
             self._count(path, 413, start)
             return
-        seen = [0]
+        if length is None:  # chunked: read the body first (the server holds a declared length to it)
+            buffered, seen = [], 0
+            while True:
+                message = await receive()
+                buffered.append(message)
+                if message["type"] != "http.request":
+                    break
+                seen += len(message.get("body", b""))
+                if seen > self.max_body:
+                    await too_large(scope, receive, send)
+                    self._count(path, 413, start)
+                    return
+                if not message.get("more_body", False):
+                    break
 
-        async def limited() -> dict:
-            message = await receive()
-            if message["type"] == "http.request":
-                seen[0] += len(message.get("body", b""))
-                if seen[0] > self.max_body:
-                    raise _TooLarge()
-            return message
+            async def replay() -> dict:
+                return buffered.pop(0) if buffered else await receive()
+
+            receive = replay
 
         async def sending(message: dict) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
             await send(message)
 
-        try:
-            await self.app(scope, limited, sending)
-        except _TooLarge:
-            await _error(413, "too_large", f"request body over {self.max_body} bytes", None)(scope, receive, send)
-            status[0] = 413
+        await self.app(scope, receive, sending)
         self._count(path, status[0], start)
 
     def _count(self, path: str, status: int, start: float) -> None:
         endpoint = path if path in ENDPOINTS else "other"
         self.metrics["requests"].labels(endpoint, str(status)).inc()
         self.metrics["latency"].labels(endpoint).observe(time.perf_counter() - start)
-
-
-class _TooLarge(Exception):
-    pass
 
 
 ENDPOINTS = ("/recommend", "/feedback", "/items", "/healthz", "/metrics")
@@ -137,10 +146,17 @@ def create_app(service: Service, *, token: str | None = None, max_body: int = MA
         "explored": Counter("kgrec_lists_explored", "lists drawn by the policy's random branch", registry=registry),
     }
     metrics["index"].set_function(lambda: service.index.ntotal)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        service.close()  # stops the exposure log's writer thread
+
     app = FastAPI(title="kgrec serve", version="1", summary="real-time top-K with exposure logging",
-                  description=__doc__)
+                  description=__doc__, lifespan=lifespan)
     app.add_middleware(Limits, max_body=max_body, metrics=metrics)
     app.state.service = service
+    adding = asyncio.Lock()  # one POST /items at a time: its id check, log write and index add
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -188,10 +204,11 @@ def create_app(service: Service, *, token: str | None = None, max_body: int = MA
         denied = authorise(request)
         if denied is not None:
             return denied
-        index, vector = service.new_item(body.item_id, body.text, body.links)
-        if service.log is not None:
-            await service.log.alog_item(str(body.item_id), body.model_dump(mode="json"))
-        service.commit_item(str(body.item_id), vector)
+        async with adding:  # held across the await, so two requests cannot both pass the id check
+            _, vector = service.new_item(body.item_id, body.text, body.links)
+            if service.log is not None:
+                await service.log.alog_item(str(body.item_id), body.model_dump(mode="json"))
+            index = service.commit_item(str(body.item_id), vector)
         return {"status": "added", "item_id": str(body.item_id), "index": index}
 
     @app.get("/healthz")

@@ -34,7 +34,8 @@ request id that was never logged or an item that request did not show. The check
 probe of the exposures' primary key (plus one of the requests', only when it fails) inside
 the writer's transaction, so it also sees a request committed in the same batch, and it cannot
 race with it. A second :meth:`ExposureLog.log_request` with the same
-request id raises :class:`DuplicateRequest` (the server answers 409).
+request id raises :class:`DuplicateRequest` (not reached by the server, whose request ids are
+fresh uuid4s).
 
 API
 ===

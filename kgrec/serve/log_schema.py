@@ -60,8 +60,8 @@ Why the schema is this way (changes from the first design):
   shown at most once per list (:class:`~kgrec.serve.log_records.ServedRequest` checks it, so a feedback event names
   exactly one exposure and the ``reward`` join counts it once), exposures belong to a logged
   request (they are written in the same job) and feedback names a shown item (checked in the
-  transaction). A ``UNIQUE(request_id, item_id)`` index plus foreign keys cost a quarter to
-  a third of a request's SQL time when measured, for checks the writer already makes.
+  transaction). A ``UNIQUE(request_id, item_id)`` index plus foreign keys would add SQL work
+  to every request for checks the writer already makes.
   ``CHECK`` constraints (pscore in (0, 1], position >= 0) stay: they are free.
 * The feedback index is ``(request_id, item_id, event)`` rather than ``(request_id)`` alone:
   it serves the same lookups and makes each ``reward`` of the bandit-feedback query one probe.

@@ -125,6 +125,10 @@ class Service:
             if self.fold_in is None:
                 raise Invalid(f"this model cannot fold in a history: {self.fold_in_error}", field="history")
             items = self.items_of(history, "history")
+            late = [h for h, i in zip(history, items) if i >= self.fold_in.num_items]
+            if late:  # the fold-in's state covers the trained catalogue only
+                raise Invalid(f"item {late[0]!r} was added after training and cannot be in a fold-in history yet",
+                              field="history")
             return self.fold_in.user_vector(items), np.unique(items), True
         if user_id is None:
             raise Invalid("give a known user_id, or a history of item ids for a new user", field="user_id")
@@ -199,7 +203,8 @@ class Service:
     # --- new items ------------------------------------------------------------------------
     def new_item(self, item_id: Any, text: str | None = None, links: dict[str, list[Any]] | None = None
                  ) -> tuple[int, np.ndarray]:
-        """The index and vector of a new item from its content (not yet added)."""
+        """The index and vector of a new item from its content (not yet added; the index is
+        the one :meth:`commit_item` assigns if no other item is committed first)."""
         item_id = str(item_id)
         if item_id in self.item_index:
             raise Conflict(f"item {item_id!r} exists already", field="item_id")
@@ -208,18 +213,25 @@ class Service:
         if text is None and not links:
             raise Invalid("a new item needs its text or its KG links", field="text")
         vector_text = self._encode(text) if text is not None else None
-        return len(self.item_ids), self.fold_in.item_vector(text=vector_text, links=self._links(links or {}))
+        item_links = self._links(links or {})
+        try:
+            vector = self.fold_in.item_vector(text=vector_text, links=item_links)
+        except ValueError as err:  # NotSupported too: e.g. a model without a content path
+            raise Invalid(f"this model cannot place a new item from this content: {err}", field="text") from None
+        return len(self.item_ids), vector
 
     def add_item(self, item_id: Any, text: str | None = None, links: dict[str, list[Any]] | None = None) -> int:
         """Add a new item to the index (retrievable at once); returns its index."""
-        index, vector = self.new_item(item_id, text, links)
-        self.commit_item(str(item_id), vector)
-        return index
+        _, vector = self.new_item(item_id, text, links)
+        return self.commit_item(str(item_id), vector)
 
-    def commit_item(self, item_id: str, vector: np.ndarray) -> None:
+    def commit_item(self, item_id: str, vector: np.ndarray) -> int:
+        """Add a new item's vector (from :meth:`new_item`) to the index; returns its index."""
+        index = len(self.item_ids)
         self.index.add(np.asarray(vector, dtype=np.float32)[None, :])
-        self.item_index[item_id] = len(self.item_ids)
+        self.item_index[item_id] = index
         self.item_ids.append(item_id)
+        return index
 
     def _encode(self, text: str) -> np.ndarray:
         cfg = self.run.config.text

@@ -139,26 +139,27 @@ def test_exclusion_of_most_top_candidates(kind, small):
 def test_ivf_grows_and_retries_when_probed_lists_run_dry(small):
     vectors, queries = small
     idx = ItemIndex.build(vectors, IndexConfig(kind="ivf", nlist=40, nprobe=1))
-    # exclude every item of each query's 8 best lists (300-700 items): the first round fetches
-    # 20 + 512 or 20 + 1024 candidates from ceil(sqrt(fetch / 20)) <= 8 lists, finding no valid item
+    # exclude every item of each query's 8 best lists: the first round probes
+    # ceil(sqrt(1 + h / 20)) of them (h: the excluded items in the query's best list), finding no valid item
     _, item_list = idx._quantizer.search(vectors, 1)
     _, query_lists = idx._quantizer.search(queries, 8)
     exclude = [np.flatnonzero(np.isin(item_list[:, 0], lists)) for lists in query_lists]
-    assert all(len(e) <= 1024 for e in exclude)
-    calls = []
+    calls: dict[bytes, list[int]] = {}  # query -> nprobe of each faiss search, in order
 
     class Spy:
         def __init__(self, real):
             self.real = real
 
         def search(self, x, n, **kw):
-            calls.append(n)
+            calls.setdefault(x.tobytes(), []).append(kw["params"].nprobe)
             return self.real.search(x, n, **kw)
 
     idx._index = Spy(idx._index)
     ids, scores = idx.search(queries, 10, exclude)
-    first_round = {20 + (1 << (len(e) - 1).bit_length()) for e in exclude}  # one call per fetch size
-    assert len(calls) > len(first_round)  # retried
+    assert len(calls) == len(queries)
+    for probes in calls.values():  # every query retried, each time with twice the lists (or all of them)
+        assert len(probes) > 1 and probes[0] < 8
+        assert all(b == min(2 * a, 40) for a, b in zip(probes, probes[1:]))
     assert (ids >= 0).all() and np.isfinite(scores).all()
     for row, banned in zip(ids, exclude):
         assert not np.isin(row, banned).any()

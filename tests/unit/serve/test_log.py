@@ -313,10 +313,10 @@ def test_writes_after_close_or_on_a_readonly_log_are_refused(tmp_path: Path) -> 
     log.close()
     with pytest.raises(LogClosedError):
         log.log_request(_request("a"))
-    with pytest.raises(LogClosedError):
-        ExposureLog.open(tmp_path, readonly=True).log_request(_request("a"))
-    with pytest.raises(UsageError):
-        ExposureLog.open(tmp_path).set_meta(format="mine")
+    with ExposureLog.open(tmp_path, readonly=True) as readonly, pytest.raises(LogClosedError):
+        readonly.log_request(_request("a"))
+    with ExposureLog.open(tmp_path) as writer, pytest.raises(UsageError):
+        writer.set_meta(format="mine")
 
 
 def test_the_docstring_and_the_database_agree_with_the_schema(tmp_path: Path) -> None:

@@ -8,21 +8,6 @@ import pytest
 import torch
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    from kgrec.rundir.config import load_config
-    from kgrec.rundir.load import load_run
-    from kgrec.train.run import train_run
-
-    root = tmp_path_factory.mktemp("svc")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("KGREC_CACHE_DIR", str(root / "cache"))
-        cfg = load_config(overrides={"data": {"name": "synthetic", "synthetic": {
-            "n_users": 300, "n_items": 150, "n_interactions": 4000, "seed": 4}}, "train": {"epochs": 2}})
-        train_run(cfg, root / "run", overwrite=True, progress=False)
-        return load_run(root / "run")
-
-
 def service(run, **policy):
     from kgrec.serve.index import IndexConfig
     from kgrec.serve.policy import PolicyConfig
@@ -99,3 +84,25 @@ def test_new_item_is_retrievable_and_scored_like_its_content(run):
     assert np.isclose(scores[0, where], float(user @ svc.index.vectors[n]), rtol=1e-5, atol=1e-6)
     text_vec = svc._encode(run.dataset.nodes[run.dataset.schema.item_type].text[5])
     assert np.allclose(svc.index.vectors[n], svc.fold_in.item_vector(text=text_vec, links={}), atol=1e-6)
+
+
+def test_a_history_with_an_item_added_after_training_is_invalid(run):
+    from kgrec.serve.service import Invalid
+
+    svc = service(run, name="deterministic")
+    svc.add_item("late-item", text="an item added while serving")
+    with pytest.raises(Invalid, match="added after training") as err:
+        svc.recommend(history=[svc.item_ids[0], "late-item"])
+    assert err.value.field == "history"
+    assert svc.recommend(user_id=svc.user_ids[0], k=3).items  # known users still get lists
+
+
+def test_new_item_on_a_model_without_a_content_path_is_invalid(lightgcn_run):
+    from kgrec.serve.service import Invalid
+
+    svc = service(lightgcn_run, name="deterministic")
+    assert svc.fold_in is not None  # lightgcn folds in users, but cannot place an item
+    n = svc.index.ntotal
+    with pytest.raises(Invalid, match="cannot place a new item") as err:
+        svc.add_item("new-item", text="a new item")
+    assert err.value.field == "text" and svc.index.ntotal == n and "new-item" not in svc.item_index
