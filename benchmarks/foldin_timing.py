@@ -6,8 +6,8 @@ For histories of 1, 10, 50 and 200 items (drawn from the catalogue with a fixed 
 first) it times ``FoldIn.user_vector`` (the model's own path, no retraining), and the whole
 in-process request of ``Service.recommend(history=...)`` (fold-in, exact or ANN retrieval
 with the history excluded, the logging policy; no HTTP, no log). For a new item it times
-``FoldIn.item_vector`` from a catalogue item's text vector and KG links (the content
-regression over the warm items). Median and p99 over ``--calls`` calls each, on one torch
+``FoldIn.item_vector`` from a catalogue item's text vector alone, without KG links (the
+content regression over the warm items). Median and p99 over ``--calls`` calls each, on one torch
 thread and one BLAS thread (as ``kgrec serve`` runs). Also checks, on the validation users,
 how fold-in vectors from the training histories rank compared with the trained vectors.
 Nothing here is asserted by tests.

@@ -114,10 +114,10 @@ def main() -> None:
             print(f"{name}: {seconds:.1f} s", file=sys.stderr)
 
     from kgrec.data.sampling import PairSampler
-    from kgrec.rundir.load import load_run
+    from kgrec.data.view import views
 
-    p = load_run(parent)
-    epoch_steps = len(PairSampler(p.view.train, batch_size=cfg.train.batch_size, n_neg=cfg.train.n_neg,
+    parent_train = views(rd.dataset, rd.split)[0].train  # the parent's training view, as load_run builds it
+    epoch_steps = len(PairSampler(parent_train, batch_size=cfg.train.batch_size, n_neg=cfg.train.n_neg,
                                   max_steps=cfg.train.max_steps_per_epoch))
     budget = max(1, int(record["best_epoch"] or 1)) * epoch_steps
     t0 = time.perf_counter()

@@ -35,6 +35,7 @@ from kgrec.data.splits import Split
 from kgrec.data.view import HeldOut, TrainingView, views
 from kgrec.errors import ChecksumError, DataError, KgrecInputError
 from kgrec.graphs import GraphDataset
+from kgrec.graphs.sources import sha256_file
 from kgrec.models.base import ModelContext, Recommender
 from kgrec.rundir.layout import (ADDITIONS, ADDITIONS_FORMAT, ADDITIONS_VERSION, CONFIG, DATA, IDMAPS, RECORD,
                                   REQUIRED, SCHEMA, SPLIT, TEXT, WEIGHTS)
@@ -129,9 +130,8 @@ def check_hashes(run_dir: Path, dataset: GraphDataset, data: dict[str, Any]) -> 
                                 file=str(run_dir / DATA), field=f"sha256.{name}")
 
 
-def check_data(run_dir: Path, dataset: GraphDataset, split: Split, data: dict[str, Any]) -> None:
-    """The data files hash as they did at training time, and the split and id maps fit them."""
-    check_hashes(run_dir, dataset, data)
+def check_data(run_dir: Path, dataset: GraphDataset, split: Split) -> None:
+    """The split and id maps fit the data set (whose hashes :func:`check_hashes` checked)."""
     idmaps = read_json(run_dir / IDMAPS)
     for name, table in dataset.nodes.items():
         if not isinstance(idmaps, dict) or idmaps.get(name) != table.ids.tolist():
@@ -147,12 +147,6 @@ def check_data(run_dir: Path, dataset: GraphDataset, split: Split, data: dict[st
         raise DataError("the split has no training rows", file=str(run_dir / SPLIT), field="train")
 
 
-def sha256_of(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def read_additions(run_dir: Path, data: dict[str, Any]) -> dict[str, Any] | None:
     """``additions.json`` of an updated run (None for a run without additions), its sha256
     checked against ``data.json``."""
@@ -166,7 +160,7 @@ def read_additions(run_dir: Path, data: dict[str, Any]) -> dict[str, Any] | None
     if not path.is_file():
         raise DataError("missing from the run directory: the rows this run added to its data set", file=str(path),
                         field=ADDITIONS)
-    digest = sha256_of(path)
+    digest = sha256_file(path)
     if digest != entry["sha256"]:
         raise ChecksumError(f"changed since the run was written (sha256 {digest} vs {entry['sha256']})",
                             file=str(path), field=ADDITIONS)
@@ -228,7 +222,9 @@ def apply_additions(dataset: GraphDataset, additions: dict[str, Any], path: str 
     index = {}
     for key, ntype, added in (("user", dataset.schema.user_type, new["users"]),
                               ("item", dataset.schema.item_type, new["items"])):
-        idx = {raw: i for i, raw in enumerate([*dataset.nodes[ntype].ids.tolist(), *added])}
+        idx = dataset.nodes[ntype].index()
+        base_n = len(idx)
+        idx.update((raw, base_n + k) for k, raw in enumerate(added))
         found = np.fromiter((idx.get(r, -1) if isinstance(r, str) else -1 for r in rows[key]), dtype=np.int64,
                             count=n)
         if (found < 0).any():
@@ -333,7 +329,7 @@ def load_run_data(run_dir: str | Path) -> RunData:
     if additions is not None:
         dataset = apply_additions(dataset, additions, run_dir / ADDITIONS)
     split = load_split(run_dir / SPLIT)
-    check_data(run_dir, dataset, split, data)
+    check_data(run_dir, dataset, split)
     return RunData(run_dir, cfg, data, record, dataset, split, additions)
 
 

@@ -81,10 +81,9 @@ class RunWriter:
         extra: dict[str, Any] = {}
         if additions is not None:
             write_json(work / ADDITIONS, additions, compact=True)
-            import hashlib
+            from kgrec.graphs.sources import sha256_file
 
-            extra["additions"] = {"file": ADDITIONS,
-                                  "sha256": hashlib.sha256((work / ADDITIONS).read_bytes()).hexdigest(),
+            extra["additions"] = {"file": ADDITIONS, "sha256": sha256_file(work / ADDITIONS),
                                   "users": len(additions["users"]), "items": len(additions["items"]),
                                   "interactions": len(additions["interactions"]["user"])}
         write_json(work / DATA, {"schema": dataset.schema.name,

@@ -233,7 +233,7 @@ def fit_steps(model: Recommender, ctx: ModelContext, heldout: HeldOut, cfg: RunC
     With validation users (``heldout.valid`` not empty) the model is validated every
     ``eval_every`` steps and after the last; training stops early after ``cfg.train.patience``
     validations without improvement (or at ``cfg.train.max_seconds``), the best validated
-    weights are loaded and ``model.after_fit`` runs as in :func:`fit`. Without validation
+    weights (the warm start's included: ``best_step`` 0) are loaded and ``model.after_fit`` runs as in :func:`fit`. Without validation
     users exactly ``steps`` steps are taken (only ``max_seconds`` stops earlier), nothing is
     chosen on validation and ``after_fit`` does not run: the buffers it fits keep the values
     the model holds (the parent's, after a warm start). A closed-form model is fitted instead
@@ -258,6 +258,10 @@ def fit_steps(model: Recommender, ctx: ModelContext, heldout: HeldOut, cfg: RunC
     if state.validated:
         state.warm_metric = validate(model)
         state.history.append({"step": 0, "loss": None, metric_name: state.warm_metric, "seconds": 0.0})
+        # the warm start competes: if no step improves on it, its weights are the ones restored
+        state.best_metric, state.best_step = state.warm_metric, 0
+        state.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()
+                            if k not in model.fit_buffers}
     opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
     bar = tqdm(total=steps, desc=f"update {model.name}", unit="step", disable=not progress, file=sys.stderr,
                dynamic_ncols=True)

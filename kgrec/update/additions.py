@@ -38,6 +38,7 @@ import pandas as pd
 
 from kgrec.errors import DataError, LoadWarning
 from kgrec.graphs.dataset import EdgeTable, GraphDataset
+from kgrec.rundir.layout import ADDITIONS_FORMAT, ADDITIONS_VERSION
 from kgrec.update.sources import AddedItems, RawRows, read_exposure_log, read_interactions, write_interactions
 
 __all__ = ["HELD_REASON", "NO_PART_REASON", "REPEAT_REASON", "TRAIN_REASON", "TWIN_REASON", "AddedItems", "Plan",
@@ -211,7 +212,7 @@ def additions_payload(dataset: GraphDataset, plan: Plan, previous: dict[str, Any
         return list(prev_rows.get(key) or []) + [float(v) for v in (values if values is not None else [])]
 
     out: dict[str, Any] = {
-        "format": "kgrec-additions", "version": 1, "base": dict(base),
+        "format": ADDITIONS_FORMAT, "version": ADDITIONS_VERSION, "base": dict(base),
         "users": list(prev["users"]) + list(plan.new_users),
         "items": list(prev["items"]) + list(plan.new_items),
         "interactions": {

@@ -60,7 +60,6 @@ parent's training history.
 
 from __future__ import annotations
 
-import hashlib
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -72,6 +71,7 @@ import scipy.sparse as sp
 import torch
 
 from kgrec.errors import DataError, LoadWarning, UsageError, report_warnings
+from kgrec.graphs.sources import sha256_file
 from kgrec.update.additions import Plan, additions_payload, plan_additions
 from kgrec.update.sources import AddedItems, RawRows, read_exposure_log, read_interactions
 
@@ -210,16 +210,6 @@ def extend_text(cfg: Any, vectors: np.ndarray | None, texts: Sequence[str | None
 # -- the update ------------------------------------------------------------------------------------
 
 
-def _sha256(path: Path) -> str | None:
-    if not path.is_file():
-        return None
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _say(progress: bool, text: str) -> None:
     if progress:
         print(f"kgrec update: {text}", file=sys.stderr, flush=True)
@@ -273,7 +263,7 @@ def update_run(run_dir: str | Path, out: str | Path, *, interactions: str | Path
     if interactions is not None:
         rows, read_warnings = read_interactions(interactions, schema)
         source: dict[str, Any] = {"kind": "interactions", "path": str(Path(interactions).resolve()),
-                                  "sha256": _sha256(Path(interactions))}
+                                  "sha256": sha256_file(Path(interactions))}
     else:
         rows, added_items, read_warnings, read = read_exposure_log(
             log_dir, users=set(dataset.nodes[schema.user_type].ids.tolist()),
@@ -359,7 +349,7 @@ def update_run(run_dir: str | Path, out: str | Path, *, interactions: str | Path
             "parent": {"path": str(run_dir.resolve()), "model": cfg.model.name,
                        "data_sha256": parent_data.data.get("sha256"),
                        "additions_sha256": (parent_data.data.get("additions") or {}).get("sha256"),
-                       "weights_sha256": _sha256(run_dir / WEIGHTS),
+                       "weights_sha256": sha256_file(run_dir / WEIGHTS),
                        "split": {k: int(len(getattr(split, k))) for k in ("train", "valid", "test")}},
             "ancestors": ancestors,
             "source": source,

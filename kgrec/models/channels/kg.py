@@ -33,8 +33,8 @@ class KnowledgeGraph(Channel):
         super().__init__()
         ds = ctx.dataset
         self.paths = paths
-        for p in paths:  # first: to_torch_csr sorts a float32 copy sharing the index arrays, which
-            p.matrix.sort_indices()  # would leave unsorted float64 rows with permuted values
+        for p in paths:  # sorted rows: fold-in's new-item rows (sorted targets) match a trained item's row
+            p.matrix.sort_indices()
         self.path_ops = [SparseOperator(p.matrix) for p in paths]
         targets = sorted({p.target for p in paths})
         self.target_index = {t: k for k, t in enumerate(targets)}

@@ -68,12 +68,14 @@ def test_update_writes_a_run_that_loads_and_evaluates(parent, tmp_path) -> None:
     assert 0.0 <= metrics["test"]["ndcg@10"] <= 1.0 and "ndcg" in table
 
 
-def test_update_keeps_validation_and_early_stops_on_it(parent, tmp_path) -> None:
+def test_update_keeps_validation_and_validates_on_it(parent, tmp_path) -> None:
     add = tmp_path / "add.tsv"
     add.write_text("user_id\titem_id\trating\tts\nu9\ti1\t5\t500\nu9\ti2\t4\t510\n")
     out = update_run(parent, tmp_path / "new", interactions=add, steps=6, eval_every=2, progress=False)
     record = json.loads((out / "train.json").read_text())
     assert record["post_training"] == "after_fit on validation"
+    # three validations, fewer than train.patience (10): all the steps run
+    assert record["stop_reason"] == "steps" and record["steps_run"] == 6 and 0 <= record["best_step"] <= 6
     steps = [h["step"] for h in record["history"]]
     assert steps[0] == 0 and set(steps[1:]) <= {2, 4, 6} and "ndcg@10" in record["history"][-1]
     assert isinstance(record["valid_ndcg@10"], float) and len(load_run(out).split.valid) > 0
