@@ -37,7 +37,7 @@ def model_card(ctx: AuditContext) -> Section:
         f"'{run.config.train.objective}'; best validation {run.config.train.metric} "
         f"{info.get('valid_' + run.config.train.metric, float('nan')):.4f} at epoch {info.get('best_epoch')} "
         f"({info.get('train_seconds', 0.0):.0f} s of training).",
-        _training_stop(run.config.train, info),
+        _training_stop(info),
         f"Data: {run.dataset.schema.name} — {run.dataset.schema.description}",
         "Limitations: metrics come from one random split of historical interactions (offline evaluation, "
         "popularity-biased logs); fairness is measured only over the attributes the data set records; causal "
@@ -50,23 +50,18 @@ def model_card(ctx: AuditContext) -> Section:
                     "train": {k: v for k, v in info.items() if k != "history"}})
 
 
-def _training_stop(train: Any, info: dict[str, Any]) -> str:
-    """Why training stopped, in words; a cap (the epoch limit or the wall clock) is said so."""
-    reason, epochs = info.get("stop_reason"), info.get("epochs_run")
-    caps = []
-    if reason == "epochs":
-        caps.append(f"it reached the epoch limit ({train.epochs}) before early stopping ended it")
-    elif reason == "max_seconds":
-        caps.append(f"it reached the wall-clock limit (max_seconds = {train.max_seconds}) after {epochs} epochs")
-    if caps:
-        return ("Training was capped: " + "; ".join(caps) + ". The model may be under-trained, and a longer "
-                "training could change the results below.")
-    if reason == "early_stopping":
-        return (f"Training ran until early stopping: {train.patience} validations without improvement, "
-                f"after {epochs} epochs. It was not capped.")
-    if reason == "closed_form":
-        return "The model is fitted in closed form (no epochs); training was not capped."
-    return f"Training stopped: {reason or 'reason not recorded'}."
+def _training_stop(info: dict[str, Any]) -> str:
+    """Why training stopped (train.json's stop_reason), in words; a cap is said to be one."""
+    from kgrec.rundir.layout import CAPPED_STOPS, STOP_REASONS
+
+    reason = info.get("stop_reason")
+    words = STOP_REASONS.get(reason, reason or "not recorded")
+    done = (f" after {info['epochs_run']} epochs" if info.get("epochs_run") is not None else
+            f" after {info['steps_run']} steps" if info.get("steps_run") is not None else "")
+    if reason in CAPPED_STOPS:
+        return (f"Training was capped: it stopped because {words}{done}, before early stopping ended it. The model "
+                "may be under-trained, and a longer training could change the results below.")
+    return f"Training stopped: {words}{done}; it was not capped."
 
 
 def datasheet(ctx: AuditContext) -> Section:

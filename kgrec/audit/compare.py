@@ -30,6 +30,8 @@ from kgrec.audit.context import AuditContext
 from kgrec.audit.gates import Gate
 from kgrec.audit.report.model import Section, Table
 
+CI_LEVEL = 0.95
+
 
 @dataclass(frozen=True)
 class Row:
@@ -59,13 +61,18 @@ class Row:
         return self.ci_high < 0 if self.better == "higher" else self.ci_low > 0
 
     @property
+    def improved(self) -> bool:
+        """Better with a CI clear of 0, or a gate the baseline fails and the candidate passes."""
+        return self.better_significant or bool(self.candidate_passed and self.baseline_passed is False)
+
+    @property
     def better_significant(self) -> bool:
         if math.isnan(self.ci_low):
             return False
         return self.ci_low > 0 if self.better == "higher" else self.ci_high < 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "regression": self.regression}
+        return {**asdict(self), "regression": self.regression, "improved": self.improved}
 
 
 def paired(a: AuditContext, b: AuditContext) -> bool:
@@ -81,26 +88,17 @@ def paired(a: AuditContext, b: AuditContext) -> bool:
     return a.relevant.shape == b.relevant.shape and (a.relevant != b.relevant).nnz == 0
 
 
-def user_quantities(ctx: AuditContext, rows: np.ndarray) -> dict[str, float]:
+def user_quantities(ctx: AuditContext, attrs: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, float]:
     """Every bootstrapped quantity of ``ctx`` on the users ``rows`` (indices into ``ctx.users``,
-    repeats allowed): the headline metrics and the fairness gate values, named as in the report."""
-    from kgrec.audit.fairness import exposure_fairness, user_disparities
-    from kgrec.audit.fairness_check import user_labels
+    repeats allowed): the headline metrics and the fairness gate values, named as in the report.
+    ``attrs``: :func:`~kgrec.audit.fairness_check.user_attributes` of ``ctx``, computed once."""
+    from kgrec.audit.fairness_check import fairness_of
     from kgrec.audit.sections import fairness_gate_values
 
-    run, plan, k = ctx.run, ctx.plan, ctx.plan.k
-    values = {f"ndcg@{k}": ctx.per_user[f"ndcg@{k}"][rows], f"recall@{k}": ctx.per_user[f"recall@{k}"][rows]}
-    out = {f"NDCG@{k}": float(values[f"ndcg@{k}"].mean()), f"Recall@{k}": float(values[f"recall@{k}"].mean())}
-    users = []
-    if plan.sensitive:
-        attrs = {a: user_labels(run.dataset, a, ctx.users[rows]) for a in plan.sensitive}
-        users = user_disparities(values=values, attributes=attrs, intersections=plan.intersections,
-                                 min_group_size=plan.min_group_size, n_boot=0, seed=plan.seeds[0])
-    item_type = run.dataset.schema.item_type
-    groups = {g: run.dataset.nodes[item_type].features[g] for g in plan.item_groups}
-    exposure = exposure_fairness(topk=ctx.topk[rows], relevant=ctx.relevant[rows], item_counts=run.ctx.item_counts,
-                                 item_groups=groups or None, head_share=plan.head_share)
-    out.update(fairness_gate_values(users, exposure))
+    k = ctx.plan.k
+    out = {f"NDCG@{k}": float(ctx.per_user[f"ndcg@{k}"][rows].mean()),
+           f"Recall@{k}": float(ctx.per_user[f"recall@{k}"][rows].mean())}
+    out.update(fairness_gate_values(*fairness_of(ctx, attrs, rows, n_boot=0)))
     return out
 
 
@@ -122,16 +120,18 @@ def _bootstrap(fn_a: Callable[[np.ndarray], dict[str, float]], n_a: int,
 
 
 def compare(cand: AuditContext, base: AuditContext, cand_gates: list[Gate], base_gates: list[Gate], *,
-            n_boot: int = 200, ci_level: float = 0.95, seed: int = 0,
+            n_boot: int = 200, seed: int = 0,
             progress: Callable[[int], None] | None = None) -> tuple[list[Row], bool]:
     """Rows for the headline metrics and every gate of the candidate (the baseline's value NaN
     where its audit did not evaluate that gate); and whether the comparison is paired."""
+    from kgrec.audit.fairness_check import user_attributes
+
     is_paired = paired(cand, base)
-    full_a = user_quantities(cand, np.arange(len(cand.users)))
-    full_b = user_quantities(base, np.arange(len(base.users)))
-    diffs = _bootstrap(lambda r: user_quantities(cand, r), len(cand.users), lambda r: user_quantities(base, r),
-                       len(base.users), is_paired=is_paired, n_boot=n_boot, seed=seed, progress=progress)
-    q = [(1 - ci_level) / 2, (1 + ci_level) / 2]
+    attrs_a, attrs_b = user_attributes(cand), user_attributes(base)
+    diffs = _bootstrap(lambda r: user_quantities(cand, attrs_a, r), len(cand.users),
+                       lambda r: user_quantities(base, attrs_b, r), len(base.users), is_paired=is_paired,
+                       n_boot=n_boot, seed=seed, progress=progress)
+    q = [(1 - CI_LEVEL) / 2, (1 + CI_LEVEL) / 2]
 
     def ci(name: str) -> tuple[float, float]:
         d = diffs.get(name)
@@ -143,8 +143,9 @@ def compare(cand: AuditContext, base: AuditContext, cand_gates: list[Gate], base
 
     rows = []
     k = cand.plan.k
-    for name in (f"NDCG@{k}", f"Recall@{k}"):
-        rows.append(Row(name, "metric", full_a[name], full_b[name], full_a[name] - full_b[name], *ci(name), "higher"))
+    for name, key in ((f"NDCG@{k}", f"ndcg@{k}"), (f"Recall@{k}", f"recall@{k}")):
+        a, b = float(cand.per_user[key].mean()), float(base.per_user[key].mean())
+        rows.append(Row(name, "metric", a, b, a - b, *ci(name), "higher"))
     by_name = {g.name: g for g in base_gates}
     for g in cand_gates:
         b = by_name.get(g.name)  # None: the baseline's audit could not evaluate it (e.g. no explanations)
@@ -166,10 +167,10 @@ def comparison_section(cand: AuditContext, base: AuditContext, rows: list[Row], 
 
     table = [[r.name, f(r.candidate), state(r.candidate_passed), f(r.baseline), state(r.baseline_passed),
               f"{r.difference:+.4f}", f"[{f(r.ci_low)}, {f(r.ci_high)}]", r.better,
-              "REGRESSION" if r.regression else ("better" if r.better_significant else "")]
-             for r in sorted(rows, key=lambda r: (not r.regression, not r.better_significant))]
+              "REGRESSION" if r.regression else ("better" if r.improved else "")]
+             for r in sorted(rows, key=lambda r: (not r.regression, not r.improved))]
     worse = [r.name for r in rows if r.regression]
-    better = [r.name for r in rows if r.better_significant or (r.candidate_passed and r.baseline_passed is False)]
+    better = [r.name for r in rows if r.improved]
     how = ("paired: both runs hold the same test users and held-out items, so one bootstrap resample of users "
            "measures both" if is_paired else
            "NOT paired: the runs' test users or held-out items differ (another split or data), so each run is "

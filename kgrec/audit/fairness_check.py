@@ -41,23 +41,37 @@ def user_labels(dataset: Any, attribute: str, users: np.ndarray) -> np.ndarray:
     return out
 
 
-def run_fairness(ctx: AuditContext) -> FairnessResults:
+def user_attributes(ctx: AuditContext) -> dict[str, np.ndarray]:
+    """The group label of every test user (``ctx.users``) for each of the plan's sensitive attributes."""
+    return {a: user_labels(ctx.run.dataset, a, ctx.users) for a in ctx.plan.sensitive}
+
+
+def fairness_of(ctx: AuditContext, attrs: dict[str, np.ndarray], rows: np.ndarray | None = None, *,
+                n_boot: int) -> tuple[list[Any], list[Any]]:
+    """(user disparities, item exposure results) of the test users ``rows`` (indices into
+    ``ctx.users``, repeats allowed, as in a bootstrap resample; None: all of them)."""
     from kgrec.audit.fairness import exposure_fairness, user_disparities
 
-    t0 = time.perf_counter()
-    run, plan = ctx.run, ctx.plan
-    res = FairnessResults()
-    k = plan.k
-    values = {f"ndcg@{k}": ctx.per_user[f"ndcg@{k}"], f"recall@{k}": ctx.per_user[f"recall@{k}"]}
-    if plan.sensitive:
-        attrs = {a: user_labels(run.dataset, a, ctx.users) for a in plan.sensitive}
-        res.users = user_disparities(values=values, attributes=attrs, intersections=plan.intersections,
-                                     min_group_size=plan.min_group_size, n_boot=plan.n_boot, seed=plan.seeds[0])
-    else:
-        res.note = "the plan names no sensitive user attributes (the data set has none)"
+    run, plan, k = ctx.run, ctx.plan, ctx.plan.k
+    pick = slice(None) if rows is None else rows
+    users: list[Any] = []
+    if attrs:
+        values = {f"ndcg@{k}": ctx.per_user[f"ndcg@{k}"][pick], f"recall@{k}": ctx.per_user[f"recall@{k}"][pick]}
+        users = user_disparities(values=values, attributes={a: v[pick] for a, v in attrs.items()},
+                                 intersections=plan.intersections, min_group_size=plan.min_group_size,
+                                 n_boot=n_boot, seed=plan.seeds[0])
     item_type = run.dataset.schema.item_type
     groups = {g: run.dataset.nodes[item_type].features[g] for g in plan.item_groups}
-    res.exposure = exposure_fairness(topk=ctx.topk, relevant=ctx.relevant, item_counts=run.ctx.item_counts,
-                                     item_groups=groups or None, head_share=plan.head_share)
+    exposure = exposure_fairness(topk=ctx.topk[pick], relevant=ctx.relevant[pick], item_counts=run.ctx.item_counts,
+                                 item_groups=groups or None, head_share=plan.head_share)
+    return users, exposure
+
+
+def run_fairness(ctx: AuditContext) -> FairnessResults:
+    t0 = time.perf_counter()
+    res = FairnessResults()
+    res.users, res.exposure = fairness_of(ctx, user_attributes(ctx), n_boot=ctx.plan.n_boot)
+    if not ctx.plan.sensitive:
+        res.note = "the plan names no sensitive user attributes (the data set has none)"
     ctx.timings["fairness"] = time.perf_counter() - t0
     return res

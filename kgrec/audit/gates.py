@@ -129,7 +129,7 @@ def margin(gate: Gate) -> float:
     if math.isnan(gate.value):
         return -math.inf
     side = gate.value - gate.threshold if gate.op == ">=" else gate.threshold - gate.value
-    return side / max(abs(gate.threshold), 1e-12)
+    return side / max(abs(gate.threshold), 1e-3)
 
 
 def worst_first(gates: list[Gate]) -> list[Gate]:

@@ -19,30 +19,30 @@ GLOSSARY: dict[str, tuple[tuple[str, ...], str]] = {
     "NDCG@K": (("ndcg",), "Normalised discounted cumulative gain of the top-K list: hits count more near the top "
                           "(1/log2(position + 1)), divided by the best possible value; 0 = no hit, 1 = ideal order."),
     "Recall@K": (("recall",), "Share of a user's held-out items that appear in their top-K list."),
-    "0.8 rule (group ratio)": (("user_ratio", "0.8 rule", "ratio"),
+    "0.8 rule (group ratio)": (("user_ratio", "0.8 rule", "ratio across"),
                                "The smallest group mean of a per-user metric divided by the largest; below 0.8 the "
                                "gap is flagged, after the four-fifths rule of US employment law."),
     "Exposure share": (("exposure",), "A group's share of the position-weighted slots of all top-K lists "
                                       "(weight 1/log2(position + 1))."),
-    "Exposure ratio": (("exposure_ratio", "exposure ratio"),
+    "Exposure ratio": (("exposure_ratio", "exposure ratio", "exposure/relevance ratio"),
                        "A group's exposure share divided by its share of held-out relevant interactions: 1 means "
                        "items are shown as often as they are wanted; the weakest group's value is gated."),
     "Gini (exposure)": (("gini",), "Inequality of exposure over all items: 0 = every item shown equally, 1 = one "
                                    "item takes every slot."),
-    "Long-tail coverage": (("long_tail_coverage", "long-tail", "tail"),
+    "Long-tail coverage": (("long_tail_coverage", "long-tail coverage"),
                            "Share of the non-head (less popular) items that appear in at least one top-K list."),
     "Bootstrap CI": (("ci", "bootstrap", "interval"),
                      "A 95% confidence interval from resampling users with replacement and recomputing the value."),
     "Average treatment effect (ATE)": (("effect", "dowhy", "estimate"),
                                        "The change in the outcome caused by moving the treatment, estimated by "
                                        "DoWhy after adjusting for the confounders in the stated causal graph."),
-    "Refutation test": (("refut",), "DoWhy re-estimates the effect after a change that should not move it (a "
+    "Refutation test": (("refutation", "refuter"), "DoWhy re-estimates the effect after a change that should not move it (a "
                                     "random common cause, a placebo treatment, a data subset); a large move means "
                                     "the estimate is fragile."),
     "Robustness value": (("robustness value", "sensitivity"),
                          "Cinelli-Hazlett: how strongly a hidden confounder would have to be associated with "
                          "both treatment and outcome (share of residual variance) to explain the effect away."),
-    "Counterfactual flip": (("flip",), "Swap a user's sensitive attribute with another value, re-score with the "
+    "Counterfactual flip": (("counterfactual flip",), "Swap a user's sensitive attribute with another value, re-score with the "
                                        "same weights, and compare the top-K lists (Jaccard overlap)."),
     "IPS / SNIPS / DR": (("ips", "snips", "off-policy", "off_policy"),
                          "Off-policy estimators of a ranking's click rate from logs of another policy: inverse "
@@ -55,7 +55,7 @@ GLOSSARY: dict[str, tuple[tuple[str, ...], str]] = {
                              "baseline (every input edge removed) to the actual input."),
     "Completeness gap": (("completeness",), "How far the attributions' sum misses the score minus the baseline "
                                             "score, relative to that difference; 0 for an exact attribution."),
-    "Faithfulness": (("faithful",), "Removing the most-attributed inputs must lower the score more than removing "
+    "Faithfulness": (("faithful", "faithfulness"), "Removing the most-attributed inputs must lower the score more than removing "
                                     "as many random inputs; the rate is the share of explanations where it does."),
     "Knowledge-graph path": (("knowledge-graph path", "kg path"),
                              "A chain user item -> KG entity -> recommended item, found with networkx, shown as "
@@ -103,10 +103,11 @@ def _texts(sections: Iterable[Section]) -> str:
 
 
 def used_terms(sections: Iterable[Section]) -> list[str]:
-    """The glossary terms whose cue words occur in ``sections`` (whole-word match, case-insensitive)."""
+    """The glossary terms whose cue words occur in ``sections``: whole words or phrases,
+    case-insensitive, a plural "s" allowed ("CI" in "95% CI", not in "city")."""
     text = _texts(sections)
     return [term for term, (cues, _) in GLOSSARY.items()
-            if any(re.search(rf"(?<![a-z0-9]){re.escape(c)}", text) for c in cues)]
+            if any(re.search(rf"(?<![a-z0-9]){re.escape(c)}s?(?![a-z0-9])", text) for c in cues)]
 
 
 def glossary_section(sections: Iterable[Section]) -> Section:

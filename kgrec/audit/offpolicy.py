@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -137,7 +138,8 @@ def _percentile_ci(data: tuple[np.ndarray, ...], statistic, *, ci_level: float, 
 def off_policy_value(*, reward: np.ndarray, logging_propensity: np.ndarray, target_propensity: np.ndarray,
                      reward_model: tuple[np.ndarray, np.ndarray] | None = None, clip: float | None = None,
                      ci_level: float = 0.95, n_boot: int = 1000, seed: int = 0,
-                     estimators: Sequence[str] = _DEFAULT_ESTIMATORS) -> list[OPEEstimate]:
+                     estimators: Sequence[str] = _DEFAULT_ESTIMATORS,
+                     groups: np.ndarray | None = None) -> list[OPEEstimate]:
     """Estimate ``V(π_t)`` by IPS, SNIPS and/or DR (see the module docstring for the math and CIs).
 
     Arguments (all shape ``(n,)``, ``n ≥ 2``, finite):
@@ -154,6 +156,10 @@ def off_policy_value(*, reward: np.ndarray, logging_propensity: np.ndarray, targ
     * ``estimators``: any of ``"ips"``, ``"snips"``, ``"dr"``, in the order wanted. With the
       default, ``"dr"`` is left out when ``reward_model`` is None; asking for ``"dr"``
       explicitly without a reward model is an error.
+    * ``groups``: optional cluster label per row (e.g. the request a slot belongs to). Rows of
+      one group share a user and a list, so they are not independent: the bootstrap then
+      resamples whole groups (each estimate is a ratio of group sums), which widens the CIs to
+      what the correlation asks for. The estimates themselves do not change.
 
     Returns one :class:`OPEEstimate` per estimator, in the order asked. Raises ``ValueError``
     naming the argument for bad input.
@@ -187,23 +193,35 @@ def off_policy_value(*, reward: np.ndarray, logging_propensity: np.ndarray, targ
         q_logged = _vector("reward_model[0]", reward_model[0], n)
         q_target = _vector("reward_model[1]", reward_model[1], n)
 
+    if groups is not None:
+        g = np.asarray(groups)
+        if g.shape != (n,):
+            raise ValueError(f"groups: must have shape ({n},), got {g.shape}")
+        codes = np.unique(g, return_inverse=True)[1].ravel()
+        if codes.max() < 1:
+            raise ValueError("groups: need at least 2 groups to resample")
+
+    def resampled(num: np.ndarray, den: np.ndarray | None) -> tuple[tuple[np.ndarray, ...], Any]:
+        """The bootstrap's data and statistic for sum(num) / sum(den) (den None: a mean)."""
+        if groups is None:
+            return ((num,), _mean) if den is None else ((num, den), _ratio)
+        total = np.bincount(codes, weights=num)
+        return (total, np.bincount(codes).astype(float) if den is None else np.bincount(codes, weights=den)), _ratio
+
     w, clipped = importance_weights(logging_propensity=p0, target_propensity=pt, clip=clip)
     ess = effective_sample_size(w)
     wr = w * r
     out: list[OPEEstimate] = []
     for name in names:
         if name == "ips":
-            data: tuple[np.ndarray, ...] = (wr,)
-            value, stat = float(wr.mean()), _mean
+            value, (data, stat) = float(wr.mean()), resampled(wr, None)
         elif name == "snips":
             if not w.sum() > 0:
                 raise ValueError("target_propensity: is 0 on every logged row, so SNIPS is undefined")
-            data = (wr, w)
-            value, stat = float(_ratio(wr, w)), _ratio
+            value, (data, stat) = float(_ratio(wr, w)), resampled(wr, w)
         else:
             terms = q_target + w * (r - q_logged)
-            data = (terms,)
-            value, stat = float(terms.mean()), _mean
+            value, (data, stat) = float(terms.mean()), resampled(terms, None)
         low, high = _percentile_ci(data, stat, ci_level=ci_level, n_boot=int(n_boot), seed=seed)
         out.append(OPEEstimate(name=name, value=value, ci_low=low, ci_high=high, ci_level=ci_level, ess=ess,
                                n=n, clip=clip, clipped=clipped))

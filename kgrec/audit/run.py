@@ -174,6 +174,7 @@ def _audit(run: Any, plan: Any, t0: float, progress: bool, exposure_log: str | N
     report = Report(title=f"Audit of {run.path.name}",
                     created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                     run_dir=str(run.path), plan=str(plan.path),
-                    sections=[*body, glossary_section(body), reproducibility(ctx, seconds)],
+                    sections=[*body, glossary_section([s for s in body if s.key != "scope"]),
+                              reproducibility(ctx, seconds)],
                     meta={"seeds": plan.seeds, "kgrec_run": run.path.name})
     return gates, report, ctx

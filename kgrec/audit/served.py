@@ -15,10 +15,12 @@ The estimand is the candidate's click rate per shown slot on the logged traffic,
 
 estimated per exposure row (the item-position model: a slot's click depends on the item
 shown there and its position, not on the rest of the list) by IPS, SNIPS and DR
-(:func:`kgrec.audit.offpolicy.off_policy_value`, percentile-bootstrap CIs, ESS, optional
-clipping). DR's reward model is the smoothed click rate per (item, position)
-(:func:`kgrec.audit.obd.click_model`), cross-fitted over two folds of requests. The
-logging policy's own rate is the mean reward of its rows, with a Wilson interval.
+(:func:`kgrec.audit.offpolicy.off_policy_value`, ESS, optional clipping), with
+percentile-bootstrap CIs that resample whole requests (a request's slots share a user and a
+list, so they are not independent draws). DR's reward model is the smoothed click rate per
+(item, position) (:func:`kgrec.audit.obd.click_model`), cross-fitted over two folds of
+requests. The logging policy's own rate is the mean reward of the same rows, with a Wilson
+interval (which treats slots as independent).
 
 Unbiased only where the logging policy had support: a candidate's item outside the logging
 policy's candidate pool (``epsilon``'s top ``M``) was never shown at that position (its
@@ -100,7 +102,8 @@ def candidate_lists(run: Any, requests: Any, lengths: dict[str, int]) -> tuple[d
             queries.append(user_vectors[u])
             excludes.append(train.indices[train.indptr[u]: train.indptr[u + 1]].astype(np.int64))
         elif isinstance(history, str) and fold is not None:
-            hist = np.asarray([item_index[h] for h in json.loads(history) if str(h) in item_index], dtype=np.int64)
+            hist = np.asarray([item_index[str(h)] for h in json.loads(history) if str(h) in item_index],
+                              dtype=np.int64)
             queries.append(fold.user_vector(hist))
             excludes.append(np.unique(hist))
         else:
@@ -148,9 +151,9 @@ def served_value(log_dir: str | Path, run: Any, *, events: tuple[str, ...] = ("c
     q_logged, q_target = _reward_model(rows.request_id.to_numpy(), action, chosen, position, reward, seed)
     estimates = off_policy_value(reward=reward, logging_propensity=pscore, target_propensity=target,
                                  reward_model=(q_logged, q_target), clip=clip, ci_level=ci_level, n_boot=n_boot,
-                                 seed=seed)
-    observed = float(bandit.reward.mean())
-    return ServedOPE(estimates, observed, wilson(int(bandit.reward.sum()), len(bandit), ci_level),
+                                 seed=seed, groups=rows.request_id.to_numpy())
+    observed = float(reward.mean())  # the logging policy, on the same requests as the estimates
+    return ServedOPE(estimates, observed, wilson(int(reward.sum()), len(reward), ci_level),
                      requests=len(lists), exposures=len(rows), matched_rows=int(target.sum()), skipped_requests=skipped,
                      policies=policies, notes=notes)
 

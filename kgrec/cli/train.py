@@ -99,21 +99,19 @@ def run_train(args: argparse.Namespace) -> int:
     metric = info.get("metric", cfg.train.metric)
     print(f"{run_dir}: {info['model']} best valid {metric} {info[f'valid_{metric}']:.4f} at epoch "
           f"{info['best_epoch']} ({info['seconds_to_best']:.1f} s to best, {info['train_seconds']:.1f} s training)")
+    from kgrec.rundir.layout import STOP_REASONS
+
     reason = info.get("stop_reason")
     if reason == "max_seconds":
         print(f"{run_dir}: stopped by the train.max_seconds cap ({info['max_seconds']:g} s) after "
               f"{info['epochs_run']} epoch(s), before early stopping: the model may be under-trained",
               file=sys.stderr)
     elif reason is not None:
-        print(f"{run_dir}: stopped: {STOP_TEXT.get(reason, reason)} after {info['epochs_run']} epoch(s)",
+        print(f"{run_dir}: stopped: {STOP_REASONS.get(reason, reason)} after {info['epochs_run']} epoch(s)",
               file=sys.stderr)
     if args.evaluate:
         return run_evaluate(argparse.Namespace(run_dir=str(run_dir), split="test", threads=args.threads))
     return 0
-
-
-STOP_TEXT = {"closed_form": "fitted in closed form", "epochs": "train.epochs reached",
-             "early_stopping": "early stopping (train.patience evaluations without improvement)"}
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

@@ -41,6 +41,12 @@ IDMAPS = "idmaps.json"
 TEXT = "text.safetensors"
 WEIGHTS = "model.safetensors"
 RECORD = "train.json"
+# train.json's stop_reason values, in words; the capped ones (training ended by a limit, not by
+# convergence) are CAPPED_STOPS
+STOP_REASONS = {"closed_form": "fitted in closed form", "epochs": "train.epochs reached",
+                "early_stopping": "early stopping (train.patience evaluations without improvement)",
+                "max_seconds": "train.max_seconds reached", "steps": "the update's --steps reached"}
+CAPPED_STOPS = ("epochs", "max_seconds", "steps")
 VERSIONS = "versions.json"
 CHECKPOINT_TENSORS = "checkpoint.safetensors"
 CHECKPOINT_META = "checkpoint.json"

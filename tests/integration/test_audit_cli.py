@@ -7,13 +7,11 @@ its screenshot."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import yaml
-from cli import kgrec, trimmed_plan as plan  # noqa: E402  (tests/integration/cli.py)
+from cli import REPO, kgrec, trimmed_plan as plan  # noqa: E402  (tests/integration/cli.py)
 
-REPO = Path(__file__).resolve().parents[2]
 CI_REPORT = REPO / "reports" / "ci-synthetic"
 
 
@@ -95,8 +93,11 @@ def test_baseline_comparison_is_paired_and_flags_regressions(run_dir, env, tmp_p
             assert r["name"] in {g["name"] for g in report["gates"] if g["section"] == "explanations"}
             continue
         assert r["difference"] == pytest.approx(r["candidate"] - r["baseline"])
-        if r["regression"]:
-            assert r["name"] in comp["regressions"]
+    # the verdict's regressions, by the rule restated here: newly failing, or a CI wholly on the worse side
+    def worse(r):
+        ci = r["ci_low"] is not None and (r["ci_high"] < 0 if r["better"] == "higher" else r["ci_low"] > 0)
+        return bool(r["baseline_passed"] and r["candidate_passed"] is False) or ci
+    assert comp["regressions"] == [r["name"] for r in comp["rows"] if worse(r)]
     ndcg = rows["NDCG@10"]
     assert ndcg["ci_low"] <= ndcg["difference"] <= ndcg["ci_high"]
     assert any(p.startswith("Worse (regressions)") for p in report["summary"]["paragraphs"])  # in the verdict

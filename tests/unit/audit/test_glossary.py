@@ -24,6 +24,9 @@ def test_only_used_terms_are_defined():
 def test_cue_words_match_at_word_starts_only():
     assert "Effective sample size (ESS)" not in used_terms([Section("a", "Process and access", [])])
     assert "Effective sample size (ESS)" in used_terms([Section("a", "x", ["ESS 120"])])
+    assert "Bootstrap CI" not in used_terms([Section("a", "The city of Cincinnati", [])])
+    assert "Bootstrap CI" in used_terms([Section("a", "x", ["95% CIs over 200 resamples"])])
+    assert "0.8 rule (group ratio)" not in used_terms([Section("a", "exposure/relevance ratio", [])])
 
 
 def test_rates_are_written_as_counts():
