@@ -74,6 +74,13 @@ class TextSection:
     lora: bool = False
     lora_settings: LoraSettings = field(default_factory=LoraSettings)
 
+    def encoder(self) -> Any:
+        """The :class:`kgrec.text.TextEncoderConfig` these settings stand for (training, update
+        and serving encode new texts with the same one)."""
+        from kgrec.text import TextEncoderConfig
+
+        return TextEncoderConfig(model=self.model, batch_size=self.batch_size, max_length=self.max_length)
+
 
 @dataclass
 class RunConfig:

@@ -238,10 +238,9 @@ class Service:
         if cfg.lora:
             raise Invalid("this run's item text vectors come from a LoRA-adapted encoder; new items' text cannot "
                           "be encoded the same way here", field="text")
-        from kgrec.text import TextEncoderConfig, encode_texts
+        from kgrec.text import encode_texts
 
-        tcfg = TextEncoderConfig(model=cfg.model, batch_size=cfg.batch_size, max_length=cfg.max_length)
-        return encode_texts([text], tcfg, progress=False)[0]
+        return encode_texts([text], cfg.encoder(), progress=False)[0]
 
     def _links(self, links: dict[str, list[Any]]) -> dict[str, list[int]]:
         """Relation-path name → target node indices, from raw target ids."""

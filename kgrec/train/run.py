@@ -41,10 +41,10 @@ def encode_text(cfg: RunConfig, view: TrainingView, progress: bool = True,
     cls = MODELS.get(cfg.model.name)
     if cls is None or not cls.needs_text:
         return None, None
-    from kgrec.text import TextEncoderConfig, encode_texts
+    from kgrec.text import encode_texts
 
     ds = view.dataset
-    tcfg = TextEncoderConfig(model=cfg.text.model, batch_size=cfg.text.batch_size, max_length=cfg.text.max_length)
+    tcfg = cfg.text.encoder()
     out: list[np.ndarray | None] = []
     for role in (ds.schema.item_type, ds.schema.user_type):
         texts = ds.nodes[role].text

@@ -199,10 +199,9 @@ def extend_text(cfg: Any, vectors: np.ndarray | None, texts: Sequence[str | None
                                     "cannot be encoded the same way (zero vectors)", len(wanted), "set to missing"))
         wanted = []
     if wanted:
-        from kgrec.text import TextEncoderConfig, encode_texts
+        from kgrec.text import encode_texts
 
-        tcfg = TextEncoderConfig(model=cfg.text.model, batch_size=cfg.text.batch_size, max_length=cfg.text.max_length)
-        encoded = encode_texts([texts[k] for k in wanted], tcfg, progress=progress)
+        encoded = encode_texts([texts[k] for k in wanted], cfg.text.encoder(), progress=progress)
         extra[wanted] = encoded.astype(np.float32)
     return np.concatenate([np.asarray(vectors, np.float32), extra]), warnings, len(wanted)
 
