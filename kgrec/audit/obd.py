@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kgrec.audit.offpolicy import OPEEstimate, off_policy_value
+from kgrec.audit.offpolicy import OPEEstimate, off_policy_value, wilson
 from kgrec.errors import ChecksumError, DataError, FetchError, SchemaError
 from kgrec.atomic import atomic_directory
 from kgrec.graphs.sources import cache_root, sha256_file
@@ -316,8 +316,6 @@ def uniform_from_bts(*, campaign: str = "all", data_dir: str | Path | None = Non
     click rate with a Wilson score interval (:meth:`scipy.stats.binomtest.proportion_ci`),
     which keeps good coverage for rates near 0 where the Wald interval does not.
     """
-    from scipy.stats import binomtest
-
     _check_choice("campaign", campaign, CAMPAIGNS)
     if clip is not None and not clip > 0:
         raise SchemaError(f"must be positive, got {clip!r}", field="clip")
@@ -333,8 +331,7 @@ def uniform_from_bts(*, campaign: str = "all", data_dir: str | Path | None = Non
                                  reward_model=_cross_fitted_model(bts, seed=seed), clip=clip,
                                  ci_level=ci_level, n_boot=n_boot, seed=seed)
     clicks = int(rnd.click.sum())
-    ci = binomtest(clicks, rnd.n).proportion_ci(confidence_level=ci_level, method="wilson")
-    observed, observed_ci = clicks / rnd.n, (float(ci.low), float(ci.high))
+    observed, observed_ci = clicks / rnd.n, wilson(clicks, rnd.n, ci_level)
     obs_width = observed_ci[1] - observed_ci[0]
     weights = p_uniform / bts.propensity
     parts = [f"{e.name} {e.value:.4f} [{e.ci_low:.4f}, {e.ci_high:.4f}] width {e.ci_width:.4f} "

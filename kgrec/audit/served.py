@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from kgrec.audit.obd import click_model
-from kgrec.audit.offpolicy import OPEEstimate, off_policy_value
+from kgrec.audit.offpolicy import OPEEstimate, off_policy_value, wilson
 
 
 @dataclass(frozen=True)
@@ -61,15 +61,6 @@ class ServedOPE:
         out["estimates"] = [e.to_dict() for e in self.estimates]
         out["logging_ci"] = list(self.logging_ci)
         return out
-
-
-def wilson(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
-    """The Wilson score interval of a proportion (:meth:`scipy.stats.binomtest.proportion_ci`,
-    as the Open Bandit check uses)."""
-    from scipy.stats import binomtest
-
-    ci = binomtest(successes, n).proportion_ci(confidence_level=level, method="wilson")
-    return float(ci.low), float(ci.high)
 
 
 def candidate_lists(run: Any, requests: Any, lengths: dict[str, int]) -> tuple[dict[str, list[str]], int]:

@@ -11,7 +11,6 @@ raw arrays and JSON holds plain values.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -20,17 +19,10 @@ from typing import Any
 from torch import Tensor
 
 from kgrec.errors import DataError
+from kgrec.graphs.sources import sha256_file
 from kgrec.rundir.layout import CHECKPOINT_META, CHECKPOINT_TENSORS
 
 FORMAT = 1
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def pack_optimizer(state: dict[str, Any], prefix: str = "optimizer") -> tuple[dict[str, Tensor], dict[str, Any]]:
@@ -64,7 +56,7 @@ def save(work: Path, tensors: dict[str, Tensor], meta: dict[str, Any]) -> None:
     tmp = work / (CHECKPOINT_TENSORS + ".tmp")
     save_file({k: v.detach().contiguous().clone() for k, v in tensors.items()}, str(tmp))
     os.replace(tmp, work / CHECKPOINT_TENSORS)
-    body = {"format": FORMAT, "sha256": _sha256(work / CHECKPOINT_TENSORS), **meta}
+    body = {"format": FORMAT, "sha256": sha256_file(work / CHECKPOINT_TENSORS), **meta}
     tmp_meta = work / (CHECKPOINT_META + ".tmp")
     tmp_meta.write_text(json.dumps(body))
     os.replace(tmp_meta, work / CHECKPOINT_META)
@@ -87,7 +79,7 @@ def load(work: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
         raise DataError(f"not a kgrec checkpoint of format {FORMAT}", file=str(meta_path), field="format")
     if not tensor_path.is_file():
         raise DataError("missing (the checkpoint is incomplete)", file=str(tensor_path), field="checkpoint")
-    if _sha256(tensor_path) != meta.get("sha256"):
+    if sha256_file(tensor_path) != meta.get("sha256"):
         raise DataError("does not match checkpoint.json (sha256 differs): truncated, replaced or from another "
                         "checkpoint", file=str(tensor_path), field="sha256")
     try:
