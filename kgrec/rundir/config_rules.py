@@ -31,6 +31,9 @@ OBJECTIVES = ("bpr", "softmax", "ips", "pda")
 # what ``validation_score`` can compute for early stopping
 ACCURACY_METRICS = ("recall", "precision", "hit", "ndcg", "mrr", "map")
 
+# kgrec.models.rerank.RERANKERS
+RERANKERS = ("none", "calibrated")
+
 SEED_MAX = 2**63 - 1  # torch.manual_seed and int64 take it; numpy's legacy seed is reduced mod 2**32
 
 
@@ -129,6 +132,12 @@ RULES: tuple[Rule, ...] = (
          f"NAME@K with NAME one of {', '.join(ACCURACY_METRICS)} and K a positive integer, e.g. 'ndcg@10'"),
     Rule("train.valid_users", optional(POSITIVE_INT[0]), "null or " + POSITIVE_INT[1]),
     Rule("train.max_seconds", optional(POSITIVE[0]), "null or " + POSITIVE[1]),
+    Rule("rerank.method", one_of(RERANKERS), f"one of {', '.join(RERANKERS)}"),
+    Rule("rerank.strength", real("[0, 1]"), "a number in [0, 1]"),
+    Rule("rerank.pool", *POSITIVE_INT),
+    Rule("rerank.head_share", real("(0, 1)"), "a number in (0, 1)"),
+    Rule("rerank.groupings", lambda v: isinstance(v, list) and len(v) > 0 and all(_nonempty(g) for g in v),
+         "a non-empty list of grouping names ('popularity' or categorical item features)"),
     Rule("eval.ks", _cutoffs, "a non-empty list of distinct positive integers"),
     Rule("text.model", _nonempty, "a non-empty string"),
     Rule("text.batch_size", *POSITIVE_INT),

@@ -10,7 +10,7 @@ import pytest
 from kgrec.errors import EXIT_SCHEMA, SchemaError
 from kgrec.rundir import config as config_module
 from kgrec.rundir.config import RunConfig, load_config, parse_set
-from kgrec.rundir.config_rules import ACCURACY_METRICS, OBJECTIVES, RULES, SPLIT_METHODS, check_ranges
+from kgrec.rundir.config_rules import ACCURACY_METRICS, OBJECTIVES, RERANKERS, RULES, SPLIT_METHODS, check_ranges
 
 # (dotted field, a bad value as YAML text); every rule of the table has at least one
 BAD: list[tuple[str, str]] = [
@@ -40,6 +40,8 @@ BAD: list[tuple[str, str]] = [
     ("train.metric", "ndcg@10x"),
     ("train.max_seconds", "0"), ("train.max_seconds", ".inf"),
     ("train.valid_users", "0"), ("train.valid_users", "-3"),
+    ("rerank.method", "fair"), ("rerank.strength", "1.5"), ("rerank.strength", "-0.1"), ("rerank.pool", "0"),
+    ("rerank.head_share", "1"), ("rerank.groupings", "[]"), ("rerank.groupings", "['']"),
     ("eval.ks", "[]"), ("eval.ks", "[10, 0]"), ("eval.ks", "[10, 10]"), ("eval.ks", "[-5]"),
     ("text.model", "''"),
     ("text.batch_size", "0"),
@@ -64,6 +66,8 @@ GOOD: list[tuple[str, str]] = [
     ("train.max_seconds", "0.5"), ("train.valid_users", "null"), ("train.max_steps_per_epoch", "null"), ("eval.ks", "[5]"), ("eval.ks", "[20, 10]"), ("text.max_length", "8"),
     ("text.max_length", "512"), ("text.lora_settings.dropout", "0"), ("text.lora_settings.batch_size", "2"),
     ("model.params", "{dim: 16, dropout: 0.5, dims: [1, 2]}"),
+    ("rerank.strength", "0"), ("rerank.strength", "1"), ("rerank.method", "calibrated"),
+    ("rerank.groupings", "[popularity, provider]"),
 ]
 
 
@@ -196,6 +200,12 @@ def test_objectives_match_debias() -> None:
     from kgrec.models.debias import OBJECTIVES as real
 
     assert OBJECTIVES == real
+
+
+def test_rerankers_match_rerank() -> None:
+    from kgrec.models.rerank import RERANKERS as real
+
+    assert RERANKERS == real
 
 
 def test_accuracy_metrics_match_registry() -> None:
