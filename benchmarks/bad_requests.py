@@ -4,9 +4,10 @@
 
 Starts the server on 127.0.0.1 over RUN_DIR (with a bearer token for the write endpoints, a
 20,000-byte body limit and an exposure log in a temporary directory), sends every case of
-``tests/integration/serve_cases.py`` and prints the status code and the JSON body it got,
-flagging any answer that differs from the expected status. Also sends one feedback event for
-an item that the request did not show. Not a test: nothing here is asserted.
+``tests/integration/serve_cases.py`` (and :data:`MORE`: an unknown ``ranking``) and prints
+the status code and the JSON body it got, flagging any answer that differs from the
+expected status. Also sends one feedback event for an item that the request did not show.
+Not a test: nothing here is asserted.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.integration.serve_cases import BAD, concrete  # noqa: E402
+
+MORE = [  # cases beyond serve_cases.BAD (same layout)
+    ("unknown ranking", "/recommend", {"user_id": "USER0", "ranking": "chronological"}, {}, 422, "invalid"),
+]
 
 TOKEN = "benchmark-token-0123456789"
 
@@ -38,7 +43,7 @@ def main() -> None:
         server = start(run, ["--log", f"{tmp}/log", "--token-file", f"{tmp}/token", "--max-body", "20000"], work=tmp)
         try:
             rows = []
-            for name, path, body, headers, status, _ in BAD:
+            for name, path, body, headers, status, _ in BAD + MORE:
                 body, headers = concrete(body, headers, user=str(users[0]), token=TOKEN)
                 got, reply = call(server.url + path, body, headers=headers)
                 rows.append((name, path, got, status, reply))

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 CONFIG_ENV = "KGREC_SERVE_CONFIG"  # the app factory's options for --workers > 1 (JSON)
 
@@ -33,7 +34,11 @@ def add_parsers(commands: argparse._SubParsersAction, epilog: str) -> None:
     s.add_argument("--nprobe", type=int, help="IVF lists probed per query (default: the index's, 96)")
     s.add_argument("--flat-max", type=int, help="largest catalogue searched exactly under --index auto "
                                                  "(default 20,000)")
-    s.add_argument("--no-rerank", action="store_true", help="rank by the index's scores, without exact re-scoring")
+    s.add_argument("--no-rerank", action="store_true", help="rank by the index's scores, without exact re-scoring "
+                                                             "(not the re-ranking stage: that is --set rerank.*)")
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override the run config's rerank section for this server, e.g. rerank.method=calibrated "
+                        "rerank.strength=0.3 (repeatable; rerank.* keys only, validated as kgrec train --set is)")
     s.add_argument("--k-max", type=int, default=100, help="largest k a request may ask for (default 100)")
     s.add_argument("--token-file", metavar="FILE", help="bearer token (first line of FILE) for /feedback and /items")
     s.add_argument("--max-body", type=int, default=1 << 20, help="request body limit in bytes (default 1 MiB)")
@@ -59,13 +64,34 @@ def _options(args: argparse.Namespace) -> dict:
                              field="--token-file") from None
         if len(token) < 16:
             raise UsageError("the token must be at least 16 characters", file=args.token_file, field="--token-file")
+    rerank = rerank_overrides(args.set)
     log_dir = None if args.no_log else (args.log or str(Path("serve-logs") / Path(args.run_dir).resolve().name))
     return {"run_dir": args.run_dir, "token": token, "max_body": args.max_body, "threads": args.threads,
             "serve": {"k_max": args.k_max, "seed": args.seed, "log_dir": log_dir, "durable": args.durable,
+                      "rerank": rerank,
                       "policy": {"name": args.policy, "epsilon": args.epsilon, "candidates": args.candidates},
                       "index": {"kind": args.index, "rerank": not args.no_rerank, "threads": args.threads,
                                 **{k: v for k, v in (("nprobe", args.nprobe), ("flat_max", args.flat_max))
                                    if v is not None}}}}
+
+
+def rerank_overrides(pairs: list[str]) -> dict[str, Any]:
+    """``--set rerank.KEY=VALUE`` pairs as the ``rerank`` overrides of :class:`ServeConfig`,
+    parsed and checked by the same code as ``kgrec train --set`` (a bad key or value is its
+    one-line schema error, exit 3); a key outside ``rerank`` is a usage error (exit 2)."""
+    from kgrec.errors import UsageError
+    from kgrec.rundir.config import load_config, parse_set
+
+    overrides = parse_set(pairs)
+    keys = [pair.partition("=")[0].strip() for pair in pairs]
+    other = [key for key in keys if key.split(".")[0] != "rerank"]
+    if other:
+        raise UsageError(f"kgrec serve takes only rerank.* keys (the run's other settings are fixed by "
+                         f"training), got '{other[0]}'", field="--set")
+    if overrides:
+        load_config(None, overrides)
+    rerank = overrides.get("rerank", {})
+    return rerank if isinstance(rerank, dict) else {}
 
 
 def build(options: dict):

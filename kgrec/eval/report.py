@@ -59,7 +59,7 @@ def ranking_of(run: Any, ranking: str = "model", rerank: dict[str, Any] | None =
         return run.model, section.build(run.dataset, run.ctx.item_counts), tag
     from kgrec.models.nonprofiling import non_profiling_model
 
-    if section.active:
+    if over and section.active:  # the run's own stage is left out; an explicit one is an error
         raise SchemaError("a non-profiling ranking takes no re-ranking stage (it would profile the user)",
                           field="--set")
     return non_profiling_model(ranking, run.ctx), None, f"nonprofiling-{ranking}"

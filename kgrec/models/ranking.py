@@ -78,9 +78,14 @@ def rank_reranked(model, users: np.ndarray, k: int, exclude: sp.csr_matrix | Non
     model.eval()
     user_vectors, item_vectors = model.embed()
     scores = np.empty(pool.shape, dtype=np.float64)
+    valid = np.ones(pool.shape, dtype=bool)
     for start in range(0, len(users), 1024):
         rows = torch.from_numpy(users[start: start + 1024])
         cand = torch.from_numpy(pool[start: start + 1024])
         scores[start: start + 1024] = (user_vectors[rows][:, None, :] * item_vectors[cand]).sum(-1).double().numpy()
-    return reranker.rerank(pool, scores, histories[users], k)
+        if exclude is not None:  # rank() puts masked items last once the pool outgrows the unmasked ones
+            chunk = pool[start: start + 1024]
+            sub = sp.csr_matrix(exclude[users[start: start + 1024]])  # sparse: no dense [users, items] row block
+            valid[start: start + 1024] = sub[np.arange(len(chunk))[:, None], chunk].toarray() == 0
+    return reranker.rerank(pool, scores, histories[users], k, valid=valid)
 

@@ -74,16 +74,23 @@ def feature_grouping(name: str, codes: np.ndarray, vocab: Sequence[str] | None =
     return Grouping(name, c, tuple(f"{name}={x}" for x in names))
 
 
-def targets(grouping: Grouping, histories: sp.csr_matrix) -> np.ndarray:
+def targets(grouping: Grouping, histories: sp.csr_matrix, fallback: np.ndarray | None = None) -> np.ndarray:
     """float64 [n, G]: each row's distribution of history items over the groups; rows without
-    history get the distribution of all history items together."""
+    history get ``fallback`` (float [G]), by default the distribution of all history items together."""
     onehot = sp.csr_matrix((np.ones(len(grouping.codes)), (np.arange(len(grouping.codes)), grouping.codes)),
                            shape=(len(grouping.codes), grouping.n_groups))
     counts = np.asarray((sp.csr_matrix(histories, dtype=np.float64) @ onehot).todense())
     total = counts.sum(axis=1, keepdims=True)
     overall = counts.sum(axis=0)
-    fallback = overall / overall.sum() if overall.sum() > 0 else np.full(grouping.n_groups, 1.0 / grouping.n_groups)
-    return np.where(total > 0, counts / np.maximum(total, 1.0), fallback[None, :])
+    if fallback is None:
+        fallback = overall / overall.sum() if overall.sum() > 0 else np.full(grouping.n_groups, 1.0 / grouping.n_groups)
+    return np.where(total > 0, counts / np.maximum(total, 1.0), np.asarray(fallback, dtype=np.float64)[None, :])
+
+
+def catalogue_mix(grouping: Grouping, item_counts: np.ndarray) -> np.ndarray:
+    """float64 [G]: the training interactions' distribution over the groups (uniform if none)."""
+    mix = np.bincount(grouping.codes, weights=np.asarray(item_counts, dtype=np.float64), minlength=grouping.n_groups)
+    return mix / mix.sum() if mix.sum() > 0 else np.full(grouping.n_groups, 1.0 / grouping.n_groups)
 
 
 def _scaled(scores: np.ndarray) -> np.ndarray:
@@ -107,7 +114,8 @@ def calibrated_order(scores: np.ndarray, groups: Sequence[np.ndarray], target: S
     n, m = scores.shape
     k = min(int(k), m)
     gain_score = (1.0 - strength) * _scaled(scores)
-    taken = np.zeros((n, m), dtype=bool) if valid is None else ~valid
+    taken = np.zeros((n, m), dtype=bool)
+    blocked = taken if valid is None else ~np.asarray(valid, dtype=bool)
     counts = [np.zeros((n, t.shape[1])) for t in target]
     eye = [np.eye(t.shape[1]) for t in target]
     rows = np.arange(n)
@@ -121,12 +129,12 @@ def calibrated_order(scores: np.ndarray, groups: Sequence[np.ndarray], target: S
                 terms = np.where(p[:, None, :] > 0, p[:, None, :] * np.log(p[:, None, :] / q), 0.0)
             kl += terms.sum(axis=2)
         gain = gain_score - strength * kl
-        gain[taken] = -np.inf
+        gain[taken | blocked] = -np.inf
         pick = np.argmax(gain, axis=1)  # the first maximum: the model's order breaks ties
         if valid is not None:  # every valid slot is taken: fall back to padding, in pool order
             exhausted = ~np.isfinite(gain[rows, pick])
             if exhausted.any():
-                pick[exhausted] = np.argmin(taken[exhausted], axis=1)
+                pick[exhausted] = np.argmin(taken[exhausted], axis=1)  # the first untaken (padding) slot
         out[:, step] = pick
         taken[rows, pick] = True
         for c, gm in zip(counts, groups):
@@ -139,7 +147,8 @@ class CalibratedReranker:
     of ``pool`` candidates. :meth:`rerank` takes candidates, their scores and the users'
     histories (the calibration targets), so serving can call it on one folded-in user."""
 
-    def __init__(self, groupings: Sequence[Grouping], *, strength: float, pool: int) -> None:
+    def __init__(self, groupings: Sequence[Grouping], *, strength: float, pool: int,
+                 priors: Sequence[np.ndarray] | None = None) -> None:
         if not 0.0 <= float(strength) <= 1.0:
             raise ValueError(f"rerank strength must be in [0, 1], got {strength!r}")
         if isinstance(pool, bool) or not isinstance(pool, int) or pool < 1:
@@ -147,11 +156,13 @@ class CalibratedReranker:
         if not groupings:
             raise ValueError("the calibrated re-ranker needs at least one item grouping")
         self.groupings, self.strength, self.pool = list(groupings), float(strength), pool
+        self.priors = None if priors is None else [np.asarray(p, dtype=np.float64) for p in priors]
 
     def with_strength(self, strength: float) -> CalibratedReranker:
-        return CalibratedReranker(self.groupings, strength=strength, pool=self.pool)
+        return CalibratedReranker(self.groupings, strength=strength, pool=self.pool, priors=self.priors)
 
-    def rerank(self, candidates: np.ndarray, scores: np.ndarray, histories: sp.csr_matrix, k: int) -> np.ndarray:
+    def rerank(self, candidates: np.ndarray, scores: np.ndarray, histories: sp.csr_matrix, k: int,
+               valid: np.ndarray | None = None) -> np.ndarray:
         """int64 [n, min(k, M)] item ids in list order. ``candidates`` int [n, M] (best first;
         ``-1`` pads a short pool), ``scores`` [n, M], ``histories`` CSR [n, I]."""
         cand = np.asarray(candidates, dtype=np.int64)
@@ -160,11 +171,12 @@ class CalibratedReranker:
         out = np.empty((cand.shape[0], min(k, cand.shape[1])), dtype=np.int64)
         for a in range(0, cand.shape[0], CHUNK):
             c, s = cand[a: a + CHUNK], np.asarray(scores[a: a + CHUNK], dtype=np.float64)
-            valid = c >= 0
-            safe = np.where(valid, c, 0)
+            ok = c >= 0 if valid is None else (c >= 0) & np.asarray(valid[a: a + CHUNK], dtype=bool)
+            safe = np.where(c >= 0, c, 0)
             groups = [g.codes[safe] for g in self.groupings]
-            tgt = [targets(g, histories[a: a + CHUNK]) for g in self.groupings]
-            pos = calibrated_order(np.where(valid, s, -np.inf), groups, tgt, k, self.strength, valid=valid)
+            tgt = [targets(g, histories[a: a + CHUNK], None if self.priors is None else self.priors[j])
+                   for j, g in enumerate(self.groupings)]
+            pos = calibrated_order(np.where(ok, s, -np.inf), groups, tgt, k, self.strength, valid=ok)
             out[a: a + CHUNK] = np.take_along_axis(c, pos, axis=1)
         return out
 
@@ -187,4 +199,4 @@ def reranker_for(dataset, item_counts: np.ndarray, *, groupings: Sequence[str], 
             known = ["popularity"] + [f for f, s in spec.items() if s.type == "categorical"]
             raise SchemaError(f"unknown re-ranking grouping '{name}'; this data set's: {', '.join(known)}",
                               field="rerank.groupings")
-    return CalibratedReranker(out, strength=strength, pool=pool)
+    return CalibratedReranker(out, strength=strength, pool=pool, priors=[catalogue_mix(g, item_counts) for g in out])

@@ -6,7 +6,13 @@ Every bad request gets a 4xx JSON body ``{"error": CODE, "message": ..., "field"
 and never a 500: 400 malformed JSON, 401 missing or wrong bearer token (write endpoints,
 when a token is set), 404 unknown user / request, 409 an item id that exists, 413 a body
 over the size limit, 422 a well-formed request that cannot be served (unknown item ids, ``k``
-out of range, a field of the wrong type). A 500 means a bug.
+out of range, a field of the wrong type, an unknown ``ranking`` or one this server lacks). A
+500 means a bug.
+
+``POST /recommend`` takes ``ranking``: ``personalised`` (default: the model, then the re-ranking
+stage if the server runs one), ``popular`` or ``recent`` (the same list for everyone, not
+based on profiling; see :mod:`kgrec.serve.ranking`). The response and the log name the
+``ranking`` and the ``rerank`` stage that produced the list.
 
 A ``/recommend`` response is sent only after its exposures are committed to the exposure
 log (:mod:`kgrec.serve.log`), so a killed server cannot lose a list it has answered with.
@@ -19,7 +25,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -29,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, Stric
 
 from kgrec.errors import KgrecInputError
 from kgrec.serve.log import UnknownRequest
+from kgrec.serve.ranking import PERSONALISED, RANKINGS
 from kgrec.serve.service import EVENTS, Conflict, Invalid, NotFound, Service
 
 MAX_BODY = 1 << 20  # bytes, default request body limit
@@ -38,13 +45,18 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.05,
 
 
 class RecommendBody(BaseModel):
-    """A known user's raw id, or a new user's history (raw item ids, oldest first)."""
+    """A known user's raw id, or a new user's history (raw item ids, oldest first); with a
+    non-profiling ``ranking`` neither is needed nor used."""
 
     model_config = ConfigDict(extra="forbid")
     user_id: RawId | None = None
     history: list[RawId] | None = Field(None, max_length=MAX_HISTORY)
     k: StrictInt = 10
     context: dict[str, Any] | None = None
+    ranking: Literal[RANKINGS] = Field(  # type: ignore[valid-type]
+        PERSONALISED, description="personalised (the model, default); popular or recent: the same list for "
+        "everyone, not based on profiling (EU DSA Art. 38): user_id and history are not used, seen items are "
+        "not excluded, no re-ranking")
 
 
 class FeedbackBody(BaseModel):
@@ -182,7 +194,7 @@ def create_app(service: Service, *, token: str | None = None, max_body: int = MA
     @app.post("/recommend", summary="top-K for a known user, or a new user's history (fold-in)",
               response_class=JSONResponse)
     async def recommend(body: RecommendBody) -> JSONResponse:
-        shown, record = service.served(body.user_id, body.history, body.k, body.context)
+        shown, record = service.served(body.user_id, body.history, body.k, body.context, body.ranking)
         if service.log is not None:
             await service.log.alog_request(record)
             metrics["exposures"].inc(len(record.items))

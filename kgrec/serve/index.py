@@ -47,6 +47,8 @@ from dataclasses import dataclass
 import faiss
 import numpy as np
 
+from kgrec.serve.checks import is_int
+
 KINDS = ("auto", "flat", "ivf", "hnsw")
 _SCAN_CELLS = 1 << 24  # query·item scores per chunk of the exact scan (64 MiB of float32)
 _EMPTY = np.empty(0, dtype=np.int64)
@@ -54,8 +56,7 @@ _DEPTH_EXPONENT = {"ivf": 0.5, "hnsw": 1.0}  # effort grows as (1 + depth / (k·
 
 
 def _check_int(name: str, value: object, low: int, high: int | None = None) -> None:
-    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= low
-    if not ok or (high is not None and value > high):  # type: ignore[operator]
+    if not is_int(value, low, high, numpy=True):
         bound = f">= {low}" if high is None else f"in [{low}, {high}]"
         raise ValueError(f"IndexConfig.{name} must be an integer {bound}, got {value!r}")
 
@@ -117,7 +118,7 @@ def _as_matrix(x: object, name: str, dim: int | None, allow_empty: bool) -> np.n
 
 
 def _check_k(k: object) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+    if not is_int(k, 1, numpy=True):
         raise ValueError(f"k must be an integer >= 1, got {k!r}")
     return int(k)
 

@@ -86,6 +86,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kgrec.errors import DataError, UsageError
+from kgrec.serve.checks import is_int
 from kgrec.serve.log_read import LogSnapshot
 from kgrec.serve.log_records import (DuplicateRequest, Exposure, Feedback, LogClosedError, ServedRequest,
                                      UnknownRequest, _finite, _json, _text)
@@ -133,7 +134,7 @@ class ExposureLog(GroupCommitWriter):
         """
         directory = Path(directory)
         path = directory / DB_NAME
-        if isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1:
+        if not is_int(max_batch, 1):
             raise UsageError(f"must be an integer >= 1, got {max_batch!r}", field="max_batch")
         for name, value in (("busy_timeout_s", busy_timeout_s), ("max_group_wait_s", max_group_wait_s)):
             if _finite(value, name) < 0:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from kgrec.errors import UsageError
 from kgrec.serve.log_records import Exposure, ServedRequest
-from kgrec.serve.log_schema import TABLES, _translate
+from kgrec.serve.log_schema import ADDED_IN_V2, COLUMNS, TABLES, _translate, log_version
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,6 +39,17 @@ class LogSnapshot:
 
     def __init__(self, conn: sqlite3.Connection, path: Path, busy_timeout_s: float) -> None:
         self._conn, self._path, self._busy = conn, path, busy_timeout_s
+        try:
+            self._version = log_version(conn)
+        except sqlite3.Error as exc:
+            raise _translate(exc, path, busy_timeout_s) from exc
+
+    def _requests_cols(self, alias: str = "", only: Sequence[str] | None = None) -> str:
+        """The ``requests`` columns (``only`` these, in that order) as a SELECT list; in a
+        version-1 log the columns added later are their version-1 value (log_schema)."""
+        added = ADDED_IN_V2["requests"] if self._version < 2 else {}
+        names = only if only is not None else [c[0] for c in COLUMNS["requests"]]
+        return ", ".join(f"'{added[n]}' AS {n}" if n in added else f"{alias}{n}" for n in names)
 
     def _frame(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
         import pandas as pd
@@ -65,8 +76,7 @@ class LogSnapshot:
         return dict(self._rows("SELECT key, value FROM meta ORDER BY key"))
 
     def requests(self) -> pd.DataFrame:
-        return self._frame("SELECT request_id, ts, user_id, history, context, policy, policy_params, k, run_id "
-                           "FROM requests ORDER BY ts, rowid")
+        return self._frame(f"SELECT {self._requests_cols()} FROM requests ORDER BY ts, rowid")
 
     def exposures(self) -> pd.DataFrame:
         return self._frame("SELECT e.request_id, e.position, e.item_id, e.item_index, e.score, e.pscore "
@@ -94,15 +104,15 @@ class LogSnapshot:
                 raise UsageError("no reward events given", field="events")
             cond = f" AND f.event IN ({', '.join('?' * len(events))})"
             params = events
+        ranking = self._requests_cols("r.", ["ranking"])
         sql = ("SELECT r.request_id, r.ts, r.user_id, r.context, e.item_id AS action, e.item_index, e.position, "
                "EXISTS (SELECT 1 FROM feedback f WHERE f.request_id = e.request_id AND f.item_id = e.item_id"
-               f"{cond}) AS reward, e.pscore, r.policy "
+               f"{cond}) AS reward, e.pscore, r.policy, {ranking} "
                "FROM exposures e JOIN requests r USING (request_id) ORDER BY r.ts, r.rowid, e.position")
         return self._frame(sql, params)
 
     def get_request(self, request_id: str) -> ServedRequest | None:
-        rows = self._rows("SELECT request_id, ts, user_id, history, context, policy, policy_params, k, run_id "
-                          "FROM requests WHERE request_id = ?", (request_id,))
+        rows = self._rows(f"SELECT {self._requests_cols()} FROM requests WHERE request_id = ?", (request_id,))
         if not rows:
             return None
         row = rows[0]
@@ -112,4 +122,4 @@ class LogSnapshot:
         return ServedRequest(request_id=row[0], ts=row[1], user_id=row[2],
                              history=None if row[3] is None else tuple(json.loads(row[3])),
                              context=json.loads(row[4]), policy=row[5], policy_params=json.loads(row[6]), k=row[7],
-                             run_id=row[8], items=tuple(items))
+                             run_id=row[8], ranking=row[9], rerank=row[10], items=tuple(items))

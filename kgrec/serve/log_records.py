@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kgrec.errors import UsageError
+from kgrec.serve.checks import is_int
 
 
 class UnknownRequest(UsageError):
@@ -87,11 +88,10 @@ class Exposure:
     pscore: float
 
     def __post_init__(self) -> None:
-        if isinstance(self.position, bool) or not isinstance(self.position, int) or self.position < 0:
+        if not is_int(self.position, 0):
             raise UsageError(f"must be an integer >= 0, got {self.position!r}", field="position")
         _text(self.item_id, "item_id")
-        if self.item_index is not None and (isinstance(self.item_index, bool) or not isinstance(self.item_index, int)
-                                            or self.item_index < 0):
+        if self.item_index is not None and not is_int(self.item_index, 0):
             raise UsageError(f"must be an integer >= 0 or None, got {self.item_index!r}", field="item_index")
         _finite(self.score, "score", optional=True)
         pscore = _finite(self.pscore, "pscore")
@@ -105,7 +105,9 @@ class ServedRequest:
     """One served list. ``items`` are its exposures (given in any order, kept by position;
     positions and item ids unique within the list);
     ``k`` defaults to ``len(items)``; ``history`` (raw item ids) is for a fold-in user, whose
-    ``user_id`` is None."""
+    ``user_id`` is None (a non-profiling request logs what it was sent, unused); ``ranking``
+    names what ordered the policy's pool (``personalised``, ``popular``, ``recent``) and
+    ``rerank`` the re-ranking stage that ran on it (``none`` or its label)."""
 
     request_id: str
     ts: float = field(default_factory=time.time)
@@ -116,6 +118,8 @@ class ServedRequest:
     policy_params: Mapping[str, Any] = field(default_factory=dict)
     k: int | None = None
     run_id: str | None = None
+    ranking: str = "personalised"
+    rerank: str = "none"
     items: tuple[Exposure, ...]
 
     def __post_init__(self) -> None:
@@ -134,6 +138,8 @@ class ServedRequest:
         if not isinstance(self.policy_params, Mapping):
             raise UsageError(f"must be a mapping, got {type(self.policy_params).__name__}", field="policy_params")
         _text(self.run_id, "run_id", optional=True)
+        _text(self.ranking, "ranking")
+        _text(self.rerank, "rerank")
         items = tuple(self.items)
         if not all(isinstance(e, Exposure) for e in items):
             raise UsageError("must be a list of Exposure", field="items")
@@ -145,7 +151,7 @@ class ServedRequest:
             raise UsageError(f"request {self.request_id}: an item is shown twice", field="item_id")
         if self.k is None:
             object.__setattr__(self, "k", len(items))
-        elif isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < len(items):
+        elif not is_int(self.k, len(items)):
             raise UsageError(f"must be an integer >= the number of items ({len(items)}), got {self.k!r}", field="k")
 
     def rows(self) -> tuple[tuple, list[tuple]]:
@@ -153,7 +159,8 @@ class ServedRequest:
         request = (self.request_id, float(self.ts), self.user_id,
                    None if self.history is None else _json(list(self.history), "history"),
                    _json(dict(self.context), "context"), self.policy,
-                   _json(dict(self.policy_params), "policy_params"), self.k, self.run_id)
+                   _json(dict(self.policy_params), "policy_params"), self.k, self.run_id, self.ranking,
+                   self.rerank)
         exposures = [(self.request_id, e.position, e.item_id, e.item_index,
                       None if e.score is None else float(e.score), float(e.pscore))
                      for e in self.items]

@@ -1,6 +1,6 @@
 """The schema of the exposure log (:mod:`kgrec.serve.log`), and opening an SQLite file as one.
 
-Schema (``PRAGMA user_version`` = :data:`SCHEMA_VERSION` = 1)
+Schema (``PRAGMA user_version`` = :data:`SCHEMA_VERSION` = 2)
 ============================================================
 
 Times are Unix seconds (REAL). JSON columns hold compact JSON text with sorted keys.
@@ -26,6 +26,10 @@ policy         TEXT                the logging policy's name (``greedy``, ``epsi
 policy_params  TEXT                JSON object: its parameters (epsilon, temperature, seed, ...)
 k              INTEGER             list length asked for (at most this many exposures)                   len_list
 run_id         TEXT NULL           the run (trained model) that scored the list
+ranking        TEXT                what ordered the policy's pool: ``personalised`` (the model), or a
+                                   non-profiling ranking, ``popular`` or ``recent`` (v2)
+rerank         TEXT                the re-ranking stage that ran on the pool: ``none`` or e.g.
+                                   ``calibrated(strength=0.3, pool=100)`` (v2)
 **exposures**  one row per shown item; PRIMARY KEY (request_id, position), WITHOUT ROWID
 request_id     TEXT                → requests.request_id                                                 (round)
 position       INTEGER             0-based rank in the list                                               position
@@ -49,7 +53,13 @@ payload        TEXT                JSON object: what was posted (attributes, tex
 
 ``bandit_feedback`` columns: ``request_id, ts, user_id, context, action`` (item_id),
 ``item_index, position, reward`` (1 if an event in ``events`` was logged for that
-request and item, else 0), ``pscore, policy``.
+request and item, else 0), ``pscore, policy, ranking`` (the arm the list came from).
+
+Versions: 1 had no ``ranking`` and ``rerank`` columns. A writer that opens a version-1 log
+adds them (``ALTER TABLE``; old rows get ``personalised`` and ``none``, what a version-1
+server did) and sets ``user_version`` to 2; a read-only open of a version-1 log reads it as
+it is, with those two values filled in by the queries. Added columns go last, so a
+migrated table has the same column order as a new one.
 
 Why the schema is this way (changes from the first design):
 
@@ -94,7 +104,7 @@ from pathlib import Path
 from kgrec.errors import DataError, LockedError
 
 FORMAT = "kgrec-exposure-log"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DB_NAME = "exposures.sqlite"
 RESERVED_META = ("format", "created_at", "created_by")
 
@@ -116,6 +126,8 @@ COLUMNS: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         ("policy_params", "TEXT", "JSON object of the policy's parameters", ""),
         ("k", "INTEGER", "list length asked for", "len_list"),
         ("run_id", "TEXT", "the run that scored the list; may be null", ""),
+        ("ranking", "TEXT", "what ordered the pool: personalised, popular or recent", ""),
+        ("rerank", "TEXT", "the re-ranking stage that ran: none or calibrated(...)", ""),
     ),
     "exposures": (
         ("request_id", "TEXT", "the request that showed the item", ""),
@@ -149,8 +161,19 @@ COLUMNS: dict[str, tuple[tuple[str, str, str, str], ...]] = {
         ("reward", "INTEGER", "1 if a rewarded event was logged for this request and item, else 0", "reward"),
         ("pscore", "REAL", "logging policy's marginal probability of this item at this position", "pscore"),
         ("policy", "TEXT", "the logging policy's name", "policy"),
+        ("ranking", "TEXT", "what ordered the pool: personalised, popular or recent (the arm)", ""),
     ),
 }
+#: columns added after version 1, with the value a version-1 row has (and the SQL that adds them)
+ADDED_IN_V2: dict[str, dict[str, str]] = {"requests": {"ranking": "personalised", "rerank": "none"}}
+_MIGRATE_V2 = [f"ALTER TABLE {table} ADD COLUMN {name} TEXT NOT NULL DEFAULT '{value}'"
+               for table, added in ADDED_IN_V2.items() for name, value in added.items()]
+
+
+def columns_of(table: str, version: int) -> list[str]:
+    """The column names of ``table`` in a log of schema ``version``."""
+    added = ADDED_IN_V2.get(table, {}) if version < 2 else {}
+    return [c[0] for c in COLUMNS[table] if c[0] not in added]
 TABLES = ("meta", "requests", "exposures", "feedback", "items")
 
 _DDL = """
@@ -167,7 +190,9 @@ CREATE TABLE requests (
     policy        TEXT NOT NULL,
     policy_params TEXT NOT NULL,
     k             INTEGER NOT NULL,
-    run_id        TEXT
+    run_id        TEXT,
+    ranking       TEXT NOT NULL DEFAULT 'personalised',
+    rerank        TEXT NOT NULL DEFAULT 'none'
 );
 CREATE TABLE exposures (
     request_id TEXT NOT NULL,
@@ -195,7 +220,7 @@ CREATE TABLE items (
 """
 
 _INSERT_REQUEST = ("INSERT INTO requests (request_id, ts, user_id, history, context, policy, policy_params, k, "
-                   "run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                   "run_id, ranking, rerank) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 _INSERT_EXPOSURE = ("INSERT INTO exposures (request_id, position, item_id, item_index, score, pscore) "
                     "VALUES (?, ?, ?, ?, ?, ?)")
 _INSERT_FEEDBACK = "INSERT INTO feedback (request_id, item_id, event, value, ts) VALUES (?, ?, ?, ?, ?)"
@@ -257,6 +282,7 @@ def _prepare(conn: sqlite3.Connection, path: Path, *, durable: bool, create: boo
                             field="journal_mode")
         conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
         if not empty:
+            _migrate(conn, path, busy_timeout_s)
             return
         conn.execute("BEGIN IMMEDIATE")  # two processes creating the log at once: one creates, one checks
         try:
@@ -278,8 +304,32 @@ def _prepare(conn: sqlite3.Connection, path: Path, *, durable: bool, create: boo
         raise _translate(exc, path, busy_timeout_s) from exc
 
 
+def _migrate(conn: sqlite3.Connection, path: Path, busy_timeout_s: float) -> None:
+    """A checked version-1 log to version 2 (module docstring), in one transaction; a log that
+    another writer migrated first is left as it is."""
+    if conn.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("PRAGMA user_version").fetchone()[0] < 2:
+            for statement in _MIGRATE_V2:
+                conn.execute(statement)
+            conn.execute("PRAGMA user_version = 2")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    _check(conn, path, busy_timeout_s)
+
+
+def log_version(conn: sqlite3.Connection) -> int:
+    """The schema version of an open (checked) log."""
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
 def _check(conn: sqlite3.Connection, path: Path, busy_timeout_s: float) -> None:
-    """``path`` is a kgrec exposure log that this version can read."""
+    """``path`` is a kgrec exposure log that this version can read (version 1 or 2)."""
     try:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
@@ -299,7 +349,8 @@ def _check(conn: sqlite3.Connection, path: Path, busy_timeout_s: float) -> None:
             if table not in tables:
                 raise DataError(f"table {table!r} is missing", file=str(path), field=table)
             have = [(r[1], r[2].upper()) for r in conn.execute(f"PRAGMA table_info({table})")]
-            want = [(c[0], c[1]) for c in COLUMNS[table]]
+            names = columns_of(table, version)
+            want = [(c[0], c[1]) for c in COLUMNS[table] if c[0] in names]
             if have != want:
                 raise DataError(f"table {table!r} has columns {have}, expected {want}", file=str(path), field=table)
     except sqlite3.Error as exc:

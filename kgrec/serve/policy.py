@@ -31,6 +31,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from kgrec.serve.checks import is_int
+
 POLICIES = ("epsilon", "deterministic")
 
 
@@ -49,7 +51,7 @@ class PolicyConfig:
             raise ValueError(f"policy must be one of {', '.join(POLICIES)}, got {self.name!r}")
         if self.name == "epsilon" and not 0.0 < float(self.epsilon) <= 1.0:
             raise ValueError(f"epsilon must be in (0, 1], got {self.epsilon!r}")
-        if isinstance(self.candidates, bool) or not isinstance(self.candidates, int) or self.candidates < 1:
+        if not is_int(self.candidates, 1):
             raise ValueError(f"candidates must be an integer >= 1, got {self.candidates!r}")
 
     def params(self) -> dict[str, object]:

@@ -3,9 +3,10 @@ unseen users, the logging policy, and the exposure log.
 
 :class:`Service` is what :mod:`kgrec.serve.app` wraps; tests and benchmarks can drive it
 directly. Raw ids are those of the run's id maps (``idmaps.json``), compared as strings (a
-JSON ``42`` and ``"42"`` name the same id). Items a known user interacted with in the
-run's training view are never recommended to them; for a fold-in user, their history's
-items are excluded.
+JSON ``42`` and ``"42"`` name the same id). In the ``personalised`` ranking, items a known
+user interacted with in the run's training view are never recommended to them; for a fold-in
+user, their history's items are excluded. What orders the policy's pool (the re-ranking stage,
+the non-profiling rankings ``popular`` and ``recent``) is in :mod:`kgrec.serve.ranking`.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ import numpy as np
 import torch
 
 from kgrec.errors import KgrecInputError, UsageError
+from kgrec.serve.checks import is_int
 from kgrec.serve.index import IndexConfig, ItemIndex
 from kgrec.serve.log import Exposure, ExposureLog, Feedback, ServedRequest
 from kgrec.serve.policy import PolicyConfig, draw
+from kgrec.serve.ranking import PERSONALISED, RANKINGS, covering, fixed_rankings, rerank_pool, serving_rerank
 
 EVENTS = ("click", "consume", "purchase", "dismiss", "rating")
 
@@ -42,8 +45,10 @@ class Conflict(KgrecInputError):
 @dataclass(frozen=True)
 class ServeConfig:
     """Serving options: the largest ``k`` a request may ask for (default 100), the logging
-    policy, the index, the seed of the policy's draws and the exposure log directory
-    (``None``: no log, for tests of the ranking alone) with its durability."""
+    policy, the index, the seed of the policy's draws, the exposure log directory
+    (``None``: no log, for tests of the ranking alone) with its durability, and ``rerank``:
+    overrides of the run config's ``rerank`` section for this server (``{"method":
+    "calibrated", "strength": 0.3}``; empty: the run's own)."""
 
     k_max: int = 100
     policy: PolicyConfig = field(default_factory=PolicyConfig)
@@ -51,10 +56,13 @@ class ServeConfig:
     seed: int = 0
     log_dir: str | None = None
     durable: bool = False
+    rerank: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if isinstance(self.k_max, bool) or not isinstance(self.k_max, int) or self.k_max < 1:
+        if not is_int(self.k_max, 1):
             raise UsageError(f"k_max must be an integer >= 1, got {self.k_max!r}", field="--k-max")
+        if not isinstance(self.rerank, dict):
+            raise UsageError(f"rerank must be a mapping of rerank.* keys, got {self.rerank!r}", field="--set")
 
 
 @dataclass(frozen=True)
@@ -70,10 +78,12 @@ class Shown:
     policy: str
     explored: bool
     folded_in: bool
+    ranking: str = PERSONALISED
+    rerank: str = "none"
 
     def to_dict(self) -> dict[str, Any]:
         return {"request_id": self.request_id, "policy": self.policy, "explored": self.explored,
-                "folded_in": self.folded_in,
+                "folded_in": self.folded_in, "ranking": self.ranking, "rerank": self.rerank,
                 "items": [{"item_id": i, "score": s, "position": p, "propensity": q}
                           for i, s, p, q in zip(self.items, self.scores, self.positions, self.pscores)]}
 
@@ -100,12 +110,17 @@ class Service:
             self.fold_in: Any = FoldIn.for_model(run.model, dataset=run.view.dataset)
         except NotSupported as err:
             self.fold_in, self.fold_in_error = None, str(err)
+        section = serving_rerank(run.config.rerank, config.rerank)
+        self.reranker = section.build(run.dataset, run.ctx.item_counts)  # None when off
+        self.rerank_label = section.label()
+        self.fixed, self.unavailable = fixed_rankings(run.ctx, depth=config.policy.pool(config.k_max))
         self.rng = np.random.default_rng(config.seed)
         self.log = ExposureLog.open(config.log_dir, durable=config.durable) if config.log_dir else None
         if self.log is not None:
             self.log.set_meta("run_dir", self.run_id)
             self.log.set_meta("model", run.config.model.name)
             self.log.set_meta("policy", repr(config.policy.params()))
+            self.log.set_meta({"rerank": self.rerank_label, "rankings": self.rankings()})
         self.started = time.time()
 
     @classmethod
@@ -150,23 +165,46 @@ class Service:
         return np.asarray(index, dtype=np.int64)
 
     def check_k(self, k: Any) -> int:
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= self.config.k_max:
+        if not is_int(k, 1, self.config.k_max):
             raise Invalid(f"k must be an integer from 1 to {self.config.k_max}, got {k!r}", field="k")
         return k
 
-    def rank(self, user_id: Any = None, history: list[Any] | None = None, k: int = 10
-             ) -> tuple[np.ndarray, np.ndarray, bool]:
-        """The policy's candidate pool for a request: item indices and scores, best first."""
-        k = self.check_k(k)
+    def check_ranking(self, ranking: Any) -> str:
+        """``ranking`` if this server can serve it; :class:`Invalid` naming ``ranking`` otherwise."""
+        if not isinstance(ranking, str) or ranking not in RANKINGS:
+            raise Invalid(f"ranking must be one of {', '.join(RANKINGS)}, got {ranking!r}", field="ranking")
+        if ranking in self.unavailable:
+            raise Invalid(f"this server has no {ranking!r} ranking: {self.unavailable[ranking]}", field="ranking")
+        return ranking
+
+    def rankings(self) -> list[str]:
+        return [r for r in RANKINGS if r not in self.unavailable]
+
+    def rank(self, user_id: Any = None, history: list[Any] | None = None, k: int = 10,
+             ranking: str = PERSONALISED) -> tuple[np.ndarray, np.ndarray, bool, str]:
+        """The policy's candidate pool for a request: item indices and scores, best first,
+        whether the user was folded in, and the label of the re-ranker that ran."""
+        k, ranking = self.check_k(k), self.check_ranking(ranking)
+        pool = self.config.policy.pool(k)
+        if ranking != PERSONALISED:  # the same list for everyone: no user data read, none excluded
+            fixed = self.fixed[ranking]
+            return fixed.ids[:pool], fixed.scores[:pool], False, "none"
         vector, seen, folded = self.query(user_id, history)
-        ids, scores = self.index.search(vector[None, :], self.config.policy.pool(k), exclude=[seen])
+        depth = pool if self.reranker is None else max(pool, self.reranker.pool)
+        ids, scores = self.index.search(vector[None, :], depth, exclude=[seen])
         keep = ids[0] >= 0
-        return ids[0][keep], scores[0][keep], folded
+        ids, scores = ids[0][keep], scores[0][keep]
+        if self.reranker is None:
+            return ids, scores, folded, "none"
+        self.reranker = covering(self.reranker, self.index.ntotal)  # items added since: grouped too
+        ids, scores = rerank_pool(self.reranker, ids, scores, seen, pool)
+        return ids, scores, folded, self.rerank_label
 
     def served(self, user_id: Any = None, history: list[Any] | None = None, k: int = 10,
-               context: dict[str, Any] | None = None) -> tuple[Shown, ServedRequest]:
-        """The list shown for a request and its log record (not yet written)."""
-        ids, scores, folded = self.rank(user_id, history, k)
+               context: dict[str, Any] | None = None, ranking: str = PERSONALISED) -> tuple[Shown, ServedRequest]:
+        """The list shown for a request and its log record (not yet written). A non-profiling
+        ``ranking`` logs ``user_id`` and ``history`` as sent (they were not used)."""
+        ids, scores, folded, rerank = self.rank(user_id, history, k, ranking)
         slate = draw(self.config.policy, len(ids), k, self.rng)
         request_id = uuid.uuid4().hex
         chosen = ids[slate.order]
@@ -174,19 +212,22 @@ class Service:
         score = [float(s) for s in scores[slate.order]]
         pscore = [float(p) for p in slate.pscore]
         shown = Shown(request_id, raw, score, list(range(1, len(raw) + 1)), pscore, self.config.policy.name,
-                      slate.explored, folded)
+                      slate.explored, folded, ranking, rerank)
+        keep_user = user_id is not None and not folded
+        keep_history = history is not None and (folded or ranking != PERSONALISED)
         record = ServedRequest(
-            request_id=request_id, ts=time.time(), user_id=None if folded else str(user_id),
-            history=[str(h) for h in history] if folded else None, context=context or {},
+            request_id=request_id, ts=time.time(), user_id=str(user_id) if keep_user else None,
+            history=[str(h) for h in history] if keep_history else None, context=context or {},
             policy=self.config.policy.name, policy_params=self.config.policy.params(), k=k, run_id=self.run_id,
+            ranking=ranking, rerank=rerank,
             items=[Exposure(position=p - 1, item_id=i, item_index=int(x), score=s, pscore=q)
                    for p, i, x, s, q in zip(shown.positions, raw, chosen, score, pscore)])
         return shown, record
 
     def recommend(self, user_id: Any = None, history: list[Any] | None = None, k: int = 10,
-                  context: dict[str, Any] | None = None) -> Shown:
+                  context: dict[str, Any] | None = None, ranking: str = PERSONALISED) -> Shown:
         """Serve one list; returns only after its exposures are committed to the log."""
-        shown, record = self.served(user_id, history, k, context)
+        shown, record = self.served(user_id, history, k, context, ranking)
         if self.log is not None:
             self.log.log_request(record)
         return shown
@@ -263,4 +304,5 @@ class Service:
         return {"status": "ok", "run_dir": self.run_id, "model": self.run.config.model.name,
                 "items": self.index.ntotal, "users": len(self.user_ids), "index": self.index.describe(),
                 "policy": self.config.policy.params(), "fold_in": self.fold_in is not None,
+                "rerank": self.rerank_label, "rankings": self.rankings(), "rankings_unavailable": self.unavailable,
                 "log": self.config.log_dir, "uptime_seconds": time.time() - self.started}

@@ -1,6 +1,6 @@
 """kgrec serve end to end on loopback: a kgrec run on the synthetic world, served by a real
 uvicorn process; every endpoint, every bad-request case, the exposure log, its export, and
-a SIGKILL under load."""
+a SIGKILL under load; the re-ranking stage and the non-profiling rankings."""
 
 from __future__ import annotations
 
@@ -134,6 +134,41 @@ def test_feedback_for_an_item_not_shown(server, idmaps):
     status, reply = call(server.url + "/feedback", {"request_id": body["request_id"], "item_id": other},
                          headers=auth())
     assert (status, reply["error"], reply["field"]) == (422, "invalid", "item_id")
+
+
+def test_rerank_by_set_and_non_profiling_rankings(run_dir, env, idmaps, tmp_path):
+    """``--set rerank.*`` runs the re-ranking stage (said in /healthz, the response and the log);
+    ``ranking: popular`` is one list for every user, not re-ranked; an unknown ranking is a 422."""
+    srv = start(run_dir, ["--log", str(tmp_path / "log"), "--policy", "deterministic", "--set",
+                          "rerank.method=calibrated", "--set", "rerank.strength=0.3"], work=tmp_path, env=env)
+    try:
+        _, health = call(srv.url + "/healthz")
+        label = "calibrated(strength=0.3, pool=100)"
+        assert health["rerank"] == label and health["rankings"] == ["personalised", "popular", "recent"]
+        users = [str(u) for u in idmaps["user"][:2]]
+        personal = [call(srv.url + "/recommend", {"user_id": u, "k": 5})[1] for u in users]
+        assert all(b["ranking"] == "personalised" and b["rerank"] == label for b in personal)
+        popular = [call(srv.url + "/recommend", {"user_id": u, "k": 5, "ranking": "popular"})[1] for u in users]
+        lists = [[i["item_id"] for i in b["items"]] for b in popular]
+        assert lists[0] == lists[1] and all(b["ranking"] == "popular" and b["rerank"] == "none" for b in popular)
+        status, reply = call(srv.url + "/recommend", {"user_id": users[0], "ranking": "chronological"})
+        assert (status, reply["error"], reply["field"]) == (422, "invalid", "ranking"), reply
+    finally:
+        srv.stop()
+    from kgrec.serve.log import ExposureLog
+
+    with ExposureLog.open(tmp_path / "log", create=False, readonly=True) as log:
+        rows = log.requests().set_index("request_id")
+    ids = [b["request_id"] for b in personal + popular]
+    assert rows.loc[ids].ranking.tolist() == ["personalised"] * 2 + ["popular"] * 2
+    assert rows.loc[ids].rerank.tolist() == [label] * 2 + ["none"] * 2
+
+
+def test_a_bad_rerank_setting_is_one_line_and_exit_3(run_dir, env):
+    proc = kgrec("serve", str(run_dir), "--no-log", "--set", "rerank.strength=2", env=env, timeout=120)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 3 and len(lines) == 1, proc.stderr
+    assert "--set: field 'rerank.strength': must be a number in [0, 1], got 2" in lines[0]
 
 
 def test_sigkill_under_load_loses_no_answered_request(run_dir, env, idmaps, tmp_path):

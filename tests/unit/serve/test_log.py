@@ -333,7 +333,7 @@ def test_the_docstring_and_the_database_agree_with_the_schema(tmp_path: Path) ->
         for name in log_module.TABLES:
             have = [(r[1], r[2]) for r in conn.execute(f"PRAGMA table_info({name})")]
             assert have == [(c[0], c[1]) for c in COLUMNS[name]]
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
     finally:
         conn.close()
 
