@@ -38,6 +38,8 @@ def model_card(ctx: AuditContext) -> Section:
         f"{info.get('valid_' + run.config.train.metric, float('nan')):.4f} at epoch {info.get('best_epoch')} "
         f"({info.get('train_seconds', 0.0):.0f} s of training).",
         _training_stop(info),
+        f"Re-ranking stage after the model: {run.config.rerank.label()} (the run's rerank section; the audited lists "
+        "are the model's followed by this stage).",
         f"Data: {run.dataset.schema.name} — {run.dataset.schema.description}",
         "Limitations: metrics come from one random split of historical interactions (offline evaluation, "
         "popularity-biased logs); fairness is measured only over the attributes the data set records; causal "
@@ -47,6 +49,7 @@ def model_card(ctx: AuditContext) -> Section:
     return Section("model_card", "Model card", paragraphs,
                    [Table(["test metric", "value"], metric_rows, f"Test metrics at K={ctx.plan.k}")], [], [],
                    {"model": run.config.model.name, "params": run.config.model.params, "metrics": ctx.metrics,
+                    "rerank": run.config.rerank.label(),
                     "train": {k: v for k, v in info.items() if k != "history"}})
 
 

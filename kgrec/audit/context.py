@@ -60,13 +60,15 @@ class AuditContext:
 
 
 def build_audit_context(run: Any, plan: AuditPlan) -> AuditContext:
-    """Rank the test users once: reuse the ranking and metrics ``kgrec evaluate`` saved in the
-    run directory when they cover ``plan.k``, otherwise evaluate now."""
+    """Rank the test users once, with the run's re-ranking stage when its config has one: reuse
+    the ranking and metrics ``kgrec evaluate`` saved in the run directory when they cover
+    ``plan.k``, otherwise evaluate now."""
     saved = _saved_ranking(run.path, plan.k)
     if saved is None:
         from kgrec.eval.evaluator import evaluate
 
-        result = evaluate(run.model, run.ctx, run.heldout, "test", ks=(plan.k,), with_slices=False)
+        reranker = run.config.rerank.build(run.dataset, run.ctx.item_counts)
+        result = evaluate(run.model, run.ctx, run.heldout, "test", ks=(plan.k,), with_slices=False, reranker=reranker)
         users = np.asarray(result["per_user"]["users"], dtype=np.int64)
         topk, metrics = result["topk"][:, : plan.k], result["metrics"]
         per_user = {key: np.asarray(v, dtype=np.float64) for key, v in result["per_user"].items() if key != "users"}

@@ -18,6 +18,9 @@ naming the relations.
 Faithfulness. Zeroing the masks of the ``k`` history items with the largest attributions
 must lower the score more than zeroing ``k`` random history items (mean over ``draws``);
 the audit reports the rate at which it does.
+
+Robustness. Captum's infidelity (subset removal) and max-sensitivity of the same
+attributions, beside faithfulness: :mod:`kgrec.audit.explain_robustness`.
 """
 
 from __future__ import annotations
@@ -60,6 +63,8 @@ class Explanation:
     paths: list[str] = field(default_factory=list)
     top_drop: float | None = None
     random_drop: float | None = None
+    infidelity: float | None = None  # Captum, in units of (score − baseline)² (kgrec.audit.explain_robustness)
+    max_sensitivity: float | None = None  # Captum, relative change of the attributions
 
     @property
     def faithful(self) -> bool | None:

@@ -1,6 +1,7 @@
-"""The explanations section: Integrated Gradients, KG paths and faithfulness for a sample of
-top-1 recommendations, and the relative importance of each signal (the "main parameters"
-of the ranking, EU DSA Art. 27)."""
+"""The explanations section: Integrated Gradients, KG paths, faithfulness and robustness
+(Captum's infidelity and max-sensitivity, :mod:`kgrec.audit.explain_robustness`) for a
+sample of top-1 recommendations, and the relative importance of each signal (the "main
+parameters" of the ranking, EU DSA Art. 27)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,10 @@ class ExplainResults:
     max_relative_delta: float = float("nan")
     faithfulness_rate: float = float("nan")
     faithfulness_n: int = 0
+    #: mean, median, max and n over the explanations (kgrec.audit.explain_robustness.summary)
+    infidelity: dict[str, float | int] = field(default_factory=dict)
+    max_sensitivity: dict[str, float | int] = field(default_factory=dict)
+    robustness_settings: dict[str, Any] = field(default_factory=dict)  # RobustnessSettings.to_dict()
     note: str = ""
 
 
@@ -46,6 +51,7 @@ def run_explanations(ctx: AuditContext, *, progress: bool = True) -> ExplainResu
         path_sentences,
         summarize,
     )
+    from kgrec.audit.explain_robustness import RobustnessSettings, robustness, summary
     from kgrec.models.base import Explainable
 
     model, plan = ctx.run.model, ctx.plan.explanations
@@ -55,6 +61,9 @@ def run_explanations(ctx: AuditContext, *, progress: bool = True) -> ExplainResu
                                           "protocol (kgrec.models.base.Explainable), such as kgrec")
     t0 = time.perf_counter()
     rng = np.random.default_rng(ctx.plan.seeds[0])
+    robust = RobustnessSettings(infidelity_samples=plan.robustness_samples, removal=plan.infidelity_removal,
+                                sensitivity_samples=plan.sensitivity_samples, radius=plan.sensitivity_radius,
+                                seed=int(ctx.plan.seeds[0]))
     eligible = np.flatnonzero([len(model.history_items(int(u))) > plan.faithfulness_k for u in ctx.users])
     rows = np.sort(rng.choice(eligible, size=min(plan.sample, len(eligible)), replace=False))
     graph = kg_graph(ctx.run.dataset)
@@ -68,6 +77,8 @@ def run_explanations(ctx: AuditContext, *, progress: bool = True) -> ExplainResu
         attr, full, base, delta, steps = integrated_gradients(ms, n_steps=plan.n_steps, max_delta=plan.max_delta,
                                                               max_steps=plan.max_steps)
         top, rand = faithfulness(ms, attr, k=plan.faithfulness_k, rng=rng)
+        infd, sens = robustness(forward=ms.forward, attributions=attr, gap=full - base, n_steps=steps,
+                                settings=robust)
         attributions, by_kind = summarize(attr, ms.labels)
         gap = abs(full - base)
         out.append(Explanation(
@@ -75,9 +86,12 @@ def run_explanations(ctx: AuditContext, *, progress: bool = True) -> ExplainResu
             score=full, baseline_score=base, delta=delta, relative_delta=abs(delta) / gap if gap > 0 else 0.0,
             n_steps=steps, attributions=attributions, by_kind=by_kind,
             paths=path_sentences(graph, model.history_items(user), item, item_type, ctx.name),
-            top_drop=top, random_drop=rand))
+            top_drop=top, random_drop=rand, infidelity=infd, max_sensitivity=sens))
     res = ExplainResults(True, out, relations=model.kg_relations(),
-                         kind_words={c.name: c.description for c in model.scalar_channels()})
+                         kind_words={c.name: c.description for c in model.scalar_channels()},
+                         infidelity=summary([e.infidelity for e in out]),
+                         max_sensitivity=summary([e.max_sensitivity for e in out]),
+                         robustness_settings=robust.to_dict())
     if out:
         totals: dict[str, float] = {}
         for e in out:

@@ -50,9 +50,9 @@ def fairness_of(ctx: AuditContext, attrs: dict[str, np.ndarray], rows: np.ndarra
                 n_boot: int) -> tuple[list[Any], list[Any]]:
     """(user disparities, item exposure results) of the test users ``rows`` (indices into
     ``ctx.users``, repeats allowed, as in a bootstrap resample; None: all of them)."""
-    from kgrec.audit.fairness import exposure_fairness, user_disparities
+    from kgrec.audit.fairness import user_disparities
 
-    run, plan, k = ctx.run, ctx.plan, ctx.plan.k
+    plan, k = ctx.plan, ctx.plan.k
     pick = slice(None) if rows is None else rows
     users: list[Any] = []
     if attrs:
@@ -60,11 +60,19 @@ def fairness_of(ctx: AuditContext, attrs: dict[str, np.ndarray], rows: np.ndarra
         users = user_disparities(values=values, attributes={a: v[pick] for a, v in attrs.items()},
                                  intersections=plan.intersections, min_group_size=plan.min_group_size,
                                  n_boot=n_boot, seed=plan.seeds[0])
+    return users, exposure_of(ctx, rows)
+
+
+def exposure_of(ctx: AuditContext, rows: np.ndarray | None = None) -> list[Any]:
+    """Item exposure results (popularity, then the plan's item groups) of the test users ``rows``."""
+    from kgrec.audit.fairness import exposure_fairness
+
+    run, plan = ctx.run, ctx.plan
+    pick = slice(None) if rows is None else rows
     item_type = run.dataset.schema.item_type
     groups = {g: run.dataset.nodes[item_type].features[g] for g in plan.item_groups}
-    exposure = exposure_fairness(topk=ctx.topk[pick], relevant=ctx.relevant[pick], item_counts=run.ctx.item_counts,
-                                 item_groups=groups or None, head_share=plan.head_share)
-    return users, exposure
+    return exposure_fairness(topk=ctx.topk[pick], relevant=ctx.relevant[pick], item_counts=run.ctx.item_counts,
+                             item_groups=groups or None, head_share=plan.head_share)
 
 
 def run_fairness(ctx: AuditContext) -> FairnessResults:

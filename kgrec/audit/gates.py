@@ -100,6 +100,7 @@ class Gate:
     passed: bool
     detail: str = ""
     section: str = ""
+    key: str = ""  # the plan threshold it evaluates (``user_ratio``, ``exposure_ratio``, ...), when known
 
     def __post_init__(self) -> None:
         try:
@@ -120,7 +121,7 @@ class Gate:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "value": self.value, "threshold": self.threshold, "op": self.op,
-                "passed": self.passed, "detail": self.detail, "section": self.section}
+                "passed": self.passed, "detail": self.detail, "section": self.section, "key": self.key}
 
 
 def margin(gate: Gate) -> float:

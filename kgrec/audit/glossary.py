@@ -39,7 +39,7 @@ GLOSSARY: dict[str, tuple[tuple[str, ...], str]] = {
     "Refutation test": (("refutation", "refuter"), "DoWhy re-estimates the effect after a change that should not move it (a "
                                     "random common cause, a placebo treatment, a data subset); a large move means "
                                     "the estimate is fragile."),
-    "Robustness value": (("robustness value", "sensitivity"),
+    "Robustness value": (("robustness value", "unobserved-confounder sensitivity", "sensitivity analysis"),
                          "Cinelli-Hazlett: how strongly a hidden confounder would have to be associated with "
                          "both treatment and outcome (share of residual variance) to explain the effect away."),
     "Counterfactual flip": (("counterfactual flip",), "Swap a user's sensitive attribute with another value, re-score with the "
@@ -57,6 +57,39 @@ GLOSSARY: dict[str, tuple[tuple[str, ...], str]] = {
                                             "score, relative to that difference; 0 for an exact attribution."),
     "Faithfulness": (("faithful", "faithfulness"), "Removing the most-attributed inputs must lower the score more than removing "
                                     "as many random inputs; the rate is the share of explanations where it does."),
+    "Calibrated re-ranking": (("calibrated re-ranking", "re-ranking"),
+                              "A stage after the model (Steck 2018) that reorders each user's top candidates so that "
+                              "the list's mix of item groups (e.g. popular vs long-tail) moves towards the mix of the "
+                              "user's own history; strength 0 keeps the model's order, 1 ignores its scores."),
+    "Weakest passing setting": (("weakest setting", "weakest passing"),
+                                "The smallest re-ranking strength tried whose lists pass every item-side gate of the "
+                                "plan: the least intervention that meets the exposure rules."),
+    "Paired difference": (("paired",), "A difference measured on the same resampled users for both rankings, so "
+                                       "user-to-user variation cancels and the CI is narrower than two separate CIs."),
+    "Non-profiling ranking": (("non-profiling",), "A ranking built without any user's personal data or history "
+                                                  "(DSA Art. 38), e.g. by overall popularity: every user gets the "
+                                                  "same list."),
+    "Mediation analysis": (("mediation", "mediated"),
+                           "Splits a gap between two groups into the part that runs through intermediate factors "
+                           "(here, how much history users gave the recommender and how mainstream it is) and the "
+                           "part that remains; an estimate that rests on the assumption that nothing unmeasured "
+                           "drives both those factors and the outcome."),
+    "Natural direct effect": (("natural direct effect", "direct effect", "direct part"),
+                              "The part of a group's gap that would remain if the group had the same activity and "
+                              "history composition as everyone else; it points at the model, or at something "
+                              "about the users that was not measured."),
+    "Natural indirect effect": (("natural indirect effect", "indirect effect", "indirect part"),
+                                "The part of a group's gap that runs through the mediators: how much the gap would "
+                                "shrink if the group's activity and history composition matched everyone else's."),
+    "Share mediated": (("share mediated",), "The indirect effect divided by the total gap; only meaningful when the "
+                                            "total gap's confidence interval excludes 0."),
+    "Infidelity": (("infidelity",), "Captum's check of whether the attributions predict the score change when random "
+                                    "input edges are removed: the mean squared miss in units of the explanation's "
+                                    "score gap (score − baseline)²; 0 is exact, lower is better."),
+    "Max-sensitivity": (("max-sensitivity", "max_sensitivity"),
+                        "Captum's check of how much an explanation changes when every input is moved slightly (within "
+                        "±radius): the largest change of the attributions relative to their size; a linear model "
+                        "gives at most the radius, lower is better."),
     "Knowledge-graph path": (("knowledge-graph path", "kg path"),
                              "A chain user item -> KG entity -> recommended item, found with networkx, shown as "
                              "the reason a history item connects to a recommendation."),
@@ -70,6 +103,10 @@ SCOPE_COVERS = [
     "between item groups (Fairlearn MetricFrame with bootstrap CIs)",
     "explanations of sampled top-1 recommendations (Captum Integrated Gradients, knowledge-graph paths) and how "
     "faithful they are",
+    "how much of each user-side accuracy gap runs through the users' activity and history composition "
+    "(DoWhy mediation analysis, with refutations)",
+    "a mitigation (calibrated re-ranking) swept over its strength, and rankings not based on profiling, measured "
+    "on the same users as the model",
 ]
 SCOPE_EXCLUDES = [
     "users and items outside the data set the run was trained on, and any later change of the catalogue",

@@ -17,11 +17,20 @@ into the report's gates:
 - ``refutations``: the share of causal refutation tests passed;
 - ``completeness``: the largest IG completeness delta relative to |score − baseline score|;
 - ``faithfulness``: the rate at which removing the top-3 attributed history items lowers the
-  score more than removing 3 random ones.
+  score more than removing 3 random ones;
+- ``infidelity``: the largest Captum infidelity of an explanation (mean squared error of the
+  predicted score change under random edge removals, in units of (score − baseline score)²;
+  :mod:`kgrec.audit.explain_robustness`), gated with ``{max: x}``;
+- ``max_sensitivity``: the largest Captum max-sensitivity of an explanation (relative change
+  of the attributions under a small input perturbation), gated with ``{max: x}``.
+
+The ``explanations`` block (:class:`ExplanationPlan`) sizes the Integrated Gradients and
+the robustness metrics; the robustness settings are range-checked (:func:`check_robustness`).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +40,8 @@ from kgrec.errors import SchemaError
 from kgrec.yamlio import build_dataclass, load_yaml
 
 QUESTION_KINDS = ("popularity", "sensitive", "off_policy")
-GATES = ("user_ratio", "exposure_ratio", "gini", "long_tail_coverage", "refutations", "completeness", "faithfulness")
+GATES = ("user_ratio", "exposure_ratio", "gini", "long_tail_coverage", "refutations", "completeness", "faithfulness",
+         "infidelity", "max_sensitivity")
 
 
 @dataclass
@@ -63,11 +73,44 @@ class CausalQuestion:
 
 @dataclass
 class ExplanationPlan:
+    """How many top-1 recommendations are explained (``sample``) and how: Integrated Gradients
+    from ``n_steps`` steps, doubled up to ``max_steps`` until the completeness gap is within
+    ``max_delta``; faithfulness removes the top ``faithfulness_k`` history items. Robustness
+    (:mod:`kgrec.audit.explain_robustness`): Captum's infidelity from ``robustness_samples``
+    random removals of each input edge with probability ``infidelity_removal``, and Captum's
+    max-sensitivity from ``sensitivity_samples`` perturbations of the inputs, uniform in the
+    L∞ ball of radius ``sensitivity_radius`` (each one a further Integrated Gradients run)."""
+
     sample: int = 20
     n_steps: int = 64
     max_delta: float = 0.01
     max_steps: int = 1024
     faithfulness_k: int = 3
+    robustness_samples: int = 10
+    infidelity_removal: float = 0.2
+    sensitivity_samples: int = 1
+    sensitivity_radius: float = 0.02
+
+
+#: the robustness fields of ExplanationPlan -> (the rule a value must meet, the check)
+_ROBUSTNESS_RULES: dict[str, tuple[str, Any]] = {
+    "robustness_samples": ("an integer from 1 to 1000", lambda v: 1 <= v <= 1000),
+    "infidelity_removal": ("a probability strictly between 0 and 1", lambda v: 0 < v < 1),
+    "sensitivity_samples": ("an integer from 1 to 100", lambda v: 1 <= v <= 100),
+    "sensitivity_radius": ("a number in (0, 1]", lambda v: 0 < v <= 1),
+}
+
+
+@dataclass
+class MitigationPlan:
+    """The re-ranking sweep (:mod:`kgrec.audit.mitigation`): the calibrated re-ranker of
+    :mod:`kgrec.models.rerank` over ``popularity`` and the plan's ``item_groups``, at each
+    ``strengths`` value (0 = the model alone), on each user's top ``pool`` candidates, with
+    ``n_boot`` bootstrap resamples of users for the CIs."""
+
+    strengths: list[float] = field(default_factory=lambda: [0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0])
+    pool: int = 100
+    n_boot: int = 50
 
 
 @dataclass
@@ -85,6 +128,7 @@ class AuditPlan:
     thresholds: dict[str, GateSpec] = field(default_factory=dict)
     causal: list[CausalQuestion] = field(default_factory=list)
     explanations: ExplanationPlan = field(default_factory=ExplanationPlan)
+    mitigation: MitigationPlan = field(default_factory=MitigationPlan)
     path: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -105,6 +149,8 @@ def load_plan(path: str | Path) -> AuditPlan:
         raise SchemaError("an audit plan is a mapping", file=file, field="plan")
     thresholds = raw.pop("thresholds", {}) or {}
     lines = {k: raw.line_of(k) for k in raw} if hasattr(raw, "line_of") else {}
+    block = raw.get("explanations")
+    explanation_lines = {k: block.line_of(k) for k in block} if hasattr(block, "line_of") else {}
     plan = build_dataclass(AuditPlan, raw, "", file)
     plan.path = file
     if not isinstance(thresholds, dict):
@@ -137,7 +183,32 @@ def load_plan(path: str | Path) -> AuditPlan:
                               line=lines.get("causal"), field=f"{where}.outcome")
     if plan.k < 1:
         raise SchemaError(f"k must be >= 1, got {plan.k}", file=file, line=lines.get("k"), field="k")
+    _check_mitigation(plan.mitigation, file, lines.get("mitigation"))
+    check_robustness(plan.explanations, file=file, lines=explanation_lines)
     return plan
+
+
+def check_robustness(block: ExplanationPlan, *, file: str | None = None, lines: dict[str, int] | None = None) -> None:
+    """The robustness settings of the ``explanations`` block within their ranges
+    (:data:`_ROBUSTNESS_RULES`); a value outside is a SchemaError naming
+    ``explanations.<field>`` (and its line, from ``lines``)."""
+    for name, (rule, ok) in _ROBUSTNESS_RULES.items():
+        value = getattr(block, name)
+        if not math.isfinite(value) or not ok(value):
+            raise SchemaError(f"explanations.{name} must be {rule}, got {value!r}", file=file,
+                              line=(lines or {}).get(name), field=f"explanations.{name}")
+
+
+def _check_mitigation(m: MitigationPlan, file: str, line: int | None) -> None:
+    bad = [s for s in m.strengths if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0 <= s <= 1]
+    if not m.strengths or bad:
+        raise SchemaError(f"strengths must be a non-empty list of numbers in [0, 1], got {m.strengths!r}", file=file,
+                          line=line, field="mitigation.strengths")
+    m.strengths = sorted({float(s) for s in m.strengths} | {0.0})  # the model alone is always the reference
+    if m.pool < 1:
+        raise SchemaError(f"pool must be >= 1, got {m.pool}", file=file, line=line, field="mitigation.pool")
+    if m.n_boot < 0:
+        raise SchemaError(f"n_boot must be >= 0, got {m.n_boot}", file=file, line=line, field="mitigation.n_boot")
 
 
 def check_against(plan: AuditPlan, dataset: Any) -> None:

@@ -102,9 +102,16 @@ def run_audit(run_dir: str | Path, *, plan_path: str | Path | None = None, out_d
         _log(progress, f"loading {run_dir}")
         run = load_run(run_dir)
         check_against(plan, run.dataset)
-        gates, report, ctx = _audit(run, plan, t0, progress, None if exposure_log is None else str(exposure_log))
+        gates, report, ctx, extra = _audit(run, plan, t0, progress, None if exposure_log is None else str(exposure_log))
+        rows = None
         if baseline is not None:
-            _add_comparison(report, ctx, gates, Path(baseline), plan, progress)
+            rows = _add_comparison(report, ctx, gates, Path(baseline), plan, progress)
+        from kgrec.audit.actions import actions_section, recommended_actions
+
+        actions = recommended_actions(ctx, gates, comparison=rows, **extra)
+        report.sections.insert(1, actions_section(actions))
+        report.sections[0].paragraphs.append(
+            f"Recommended actions: {len(actions)} (see that section)." if actions else "No action is required.")
         from kgrec.audit.report import write_all
 
         write_all(report, work)
@@ -119,7 +126,7 @@ def run_audit(run_dir: str | Path, *, plan_path: str | Path | None = None, out_d
     return AuditOutcome(out, not failed, failed, time.perf_counter() - t0, check)
 
 
-def _add_comparison(report: Any, ctx: Any, gates: list[Any], baseline: Path, plan: Any, progress: bool) -> None:
+def _add_comparison(report: Any, ctx: Any, gates: list[Any], baseline: Path, plan: Any, progress: bool) -> list[Any]:
     """Audit ``baseline`` with the same plan and put the side-by-side section after the summary."""
     from tqdm import tqdm
 
@@ -131,7 +138,7 @@ def _add_comparison(report: Any, ctx: Any, gates: list[Any], baseline: Path, pla
     base_run = load_run(baseline)
     check_against(plan, base_run.dataset)
     _log(progress, "baseline: the same checks ...")
-    base_gates, _, base_ctx = _audit(base_run, plan, time.perf_counter(), progress)
+    base_gates, _, base_ctx, _ = _audit(base_run, plan, time.perf_counter(), progress, alternatives=False)
     bar = tqdm(total=plan.n_boot, desc="comparison bootstrap", unit="resample", file=sys.stderr,
                disable=not progress)
     rows, is_paired = compare(ctx, base_ctx, gates, base_gates, n_boot=plan.n_boot, seed=plan.seeds[0],
@@ -140,16 +147,42 @@ def _add_comparison(report: Any, ctx: Any, gates: list[Any], baseline: Path, pla
     section = comparison_section(ctx, base_ctx, rows, is_paired, plan.n_boot)
     report.sections[0].paragraphs.extend(section.paragraphs[1:3])
     report.sections.insert(1, section)
+    return rows
 
 
-def _audit(run: Any, plan: Any, t0: float, progress: bool, exposure_log: str | None = None
-           ) -> tuple[list[Any], Any, Any]:
-    """Every check of ``plan`` on ``run``: (gates, report, audit context)."""
+def _bar(progress: bool, total: int, desc: str) -> Any:
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=desc, unit="step", file=sys.stderr, disable=not progress)
+    return bar, (lambda i: bar.update(i - bar.n))
+
+
+def _alternatives(ctx: Any, progress: bool) -> tuple[Any, Any]:
+    """The mitigation sweep and the non-profiling rankings (None, None when the plan asks for no sweep)."""
+    from kgrec.audit.mitigation import run_mitigation
+    from kgrec.audit.nonprofiling import run_nonprofiling
+
+    mit = ctx.plan.mitigation
+    bar, tick = _bar(progress, len(mit.strengths) + mit.n_boot, "mitigation sweep (re-ranking strengths)")
+    sweep = run_mitigation(ctx, progress=tick)
+    bar.close()
+    bar, tick = _bar(progress, 3 + mit.n_boot, "non-profiling rankings")
+    nonprof = run_nonprofiling(ctx, progress=tick)
+    bar.close()
+    return sweep, nonprof
+
+
+def _audit(run: Any, plan: Any, t0: float, progress: bool, exposure_log: str | None = None, *,
+           alternatives: bool = True) -> tuple[list[Any], Any, Any, dict[str, Any]]:
+    """Every check of ``plan`` on ``run``: (gates, report, audit context, the results the
+    recommended actions read: sweep, non-profiling, mediation). ``alternatives=False`` (a
+    baseline's audit) skips the mitigation sweep and the non-profiling rankings."""
     from kgrec.audit.cards import datasheet, model_card, reproducibility, summary_section
     from kgrec.audit.causal_check import run_causal
     from kgrec.audit.context import build_audit_context
     from kgrec.audit.fairness_check import run_fairness
     from kgrec.audit.glossary import glossary_section, scope_section
+    from kgrec.audit.mediation_check import mediation_section, run_mediation
     from kgrec.audit.report.model import Report
     from kgrec.audit.sections import causal_section, explanations_section, fairness_section
 
@@ -162,19 +195,34 @@ def _audit(run: Any, plan: Any, t0: float, progress: bool, exposure_log: str | N
     causal = run_causal(ctx)
     _log(progress, "fairness (Fairlearn) ...")
     fairness = run_fairness(ctx)
+    _log(progress, "mediation of the user-side gaps (DoWhy) ...")
+    mediation = run_mediation(ctx)
+    sweep = nonprof = None
+    if alternatives:
+        _log(progress, "mitigation sweep and non-profiling rankings ...")
+        sweep, nonprof = _alternatives(ctx, progress)
     _log(progress, "waiting for the explanations ...")
     explained, ctx.timings["explanations"] = pending.result() if pool is not None else pending
     if pool is not None:
         pool.shutdown()
     sections = [causal_section(ctx, causal), fairness_section(ctx, fairness), *explanations_section(ctx, explained)]
     gates = [g for s in sections for g in s.all_gates()]
+    extra_sections = []
+    if sweep is not None:
+        from kgrec.audit.mitigation import mitigation_section
+
+        extra_sections.append(mitigation_section(ctx, sweep))
+    if nonprof is not None:
+        from kgrec.audit.nonprofiling import nonprofiling_section
+
+        extra_sections.append(nonprofiling_section(ctx, nonprof))
     seconds = time.perf_counter() - t0
     body = [summary_section(ctx, gates), scope_section(ctx), model_card(ctx), datasheet(ctx), sections[3],
-            *sections[:3]]
+            sections[0], sections[1], mediation_section(ctx, mediation), *extra_sections, sections[2]]
     report = Report(title=f"Audit of {run.path.name}",
                     created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                     run_dir=str(run.path), plan=str(plan.path),
                     sections=[*body, glossary_section([s for s in body if s.key != "scope"]),
                               reproducibility(ctx, seconds)],
                     meta={"seeds": plan.seeds, "kgrec_run": run.path.name})
-    return gates, report, ctx
+    return gates, report, ctx, {"sweep": sweep, "nonprofiling": nonprof, "mediation": mediation}

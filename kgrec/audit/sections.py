@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 from kgrec.audit.causal_check import CausalResults
@@ -38,7 +39,7 @@ def make_gate(ctx: AuditContext, key: str, name: str, value: float, section: str
     spec = ctx.plan.thresholds.get(key)
     if spec is None:
         return None
-    return spec.evaluate(name=name, value=value, detail=detail, section=section)
+    return replace(spec.evaluate(name=name, value=value, detail=detail, section=section), key=key)
 
 
 def _gates(*gates: Gate | None) -> list[Gate]:
@@ -148,6 +149,16 @@ def fairness_gate_values(users: list[Any], exposure: list[Any]) -> dict[str, flo
     return out
 
 
+def fairness_gate_keys(users: list[Any], exposure: list[Any]) -> dict[str, str]:
+    """The plan threshold key (``user_ratio``, ``exposure_ratio``, ``gini``,
+    ``long_tail_coverage``) of every name :func:`fairness_gate_values` returns."""
+    out = {_user_ratio_name(d): "user_ratio" for d in users}
+    out.update({_exposure_ratio_name(x): "exposure_ratio" for x in exposure})
+    if exposure:
+        out.update({GINI: "gini", LONG_TAIL: "long_tail_coverage"})
+    return out
+
+
 def fairness_section(ctx: AuditContext, res: FairnessResults) -> Section:
     from kgrec.audit.report.plots import bar_with_ci, grouped_bars
 
@@ -212,6 +223,64 @@ def _count_of(rate: float, n: int) -> str:
     return f"{hits} of {n} case{'s' if n != 1 else ''} ({rate:.0%})"
 
 
+def _sig(x: float | None, digits: int = 3) -> Any:
+    """``x`` to ``digits`` significant figures ("–" for None or non-finite): robustness values
+    span 1e-6 to 1, which fixed decimals would round to 0."""
+    if x is None or not math.isfinite(x):
+        return "–"
+    return float(f"{x:.{digits}g}")
+
+
+def _robustness(ctx: AuditContext, res: ExplainResults) -> tuple[list[Table], list[Gate | None], str]:
+    """The explanations' robustness beside their faithfulness: a per-explanation table, a
+    summary table with the settings, the optional ``infidelity`` / ``max_sensitivity`` gates
+    (each on the largest value) and a paragraph in plain words for a reviewer."""
+    from kgrec.audit.explain_robustness import RobustnessSettings
+
+    st, k = res.robustness_settings or RobustnessSettings().to_dict(), ctx.plan.explanations.faithfulness_k
+    infd, sens = res.infidelity, res.max_sensitivity
+    yes_no = {True: "yes", False: "no", None: "–"}
+    per = Table(["user", "recommended", "faithful", f"top-{k} drop", f"random-{k} drop", "infidelity",
+                 "max-sensitivity"],
+                [[e.user, e.item_label, yes_no[e.faithful], _sig(e.top_drop), _sig(e.random_drop), _sig(e.infidelity),
+                  _sig(e.max_sensitivity)] for e in res.explanations],
+                "Robustness of each explanation (Captum infidelity and max-sensitivity) beside its faithfulness")
+    n_inf, n_sens = st["infidelity_samples"], st["sensitivity_samples"]
+    removals = (f"{n_inf} random removal{'s' if n_inf != 1 else ''} per explanation, each input edge removed with "
+                f"probability {st['removal']}")
+    nudges = (f"{n_sens} random perturbation{'s' if n_sens != 1 else ''} per explanation, every input moved by at "
+              f"most ±{st['radius']}")
+    removal = f"{removals}; squared error in units of (score − baseline)²; seed {st['seed']}"
+    nudge = (f"the largest over {nudges}; the same Integrated Gradients; relative to the attributions' size; "
+             f"seed {st['seed']}")
+    summary = Table(["measure", "mean", "median", "max", "explanations", "better", "settings"],
+                    [["infidelity", _sig(infd.get("mean")), _sig(infd.get("median")), _sig(infd.get("max")),
+                      infd.get("n", 0), "lower", removal],
+                     ["max-sensitivity", _sig(sens.get("mean")), _sig(sens.get("median")), _sig(sens.get("max")),
+                      sens.get("n", 0), "lower", nudge],
+                     ["faithfulness rate", _f(res.faithfulness_rate, 3), "–", "–", res.faithfulness_n, "higher",
+                      f"top-{k} attributed history items removed against {k} random ones"]],
+                    "Explanation robustness and faithfulness, summary")
+    gates = [make_gate(ctx, "infidelity", "largest explanation infidelity", infd.get("max", float("nan")),
+                       "explanations", f"over {infd.get('n', 0)} recommendations; in units of (score − baseline)²"),
+             make_gate(ctx, "max_sensitivity", "largest explanation max-sensitivity", sens.get("max", float("nan")),
+                       "explanations", f"over {sens.get('n', 0)} recommendations; radius {st['radius']}")]
+    text = ("Robustness of the explanations (Captum's metrics, beside faithfulness). Infidelity asks whether the "
+            "attributions predict what happens to the score when inputs are taken away: some input edges are removed "
+            "at random, and the sum of their attributions is compared with the actual change of the score. It is the "
+            "mean squared miss, measured in units of the explanation's own score gap (score − baseline), so 0 means "
+            "every removal was predicted exactly and 0.01 a typical miss of about 10% of the gap; lower is better. "
+            "Max-sensitivity asks whether the explanation is stable: every input is moved by a small random amount "
+            "and the attributions are recomputed the same way; it is the largest change of the attributions "
+            "relative to their size (0.05: they moved by 5%); lower is better. A score that depends linearly on "
+            f"its inputs gives at most the radius ({st['radius']}), because its attributions move exactly as much as "
+            f"the inputs do. Settings: infidelity from {removals}; max-sensitivity from {nudges}; seed {st['seed']}. "
+            f"Here the infidelity "
+            f"was {_sig(infd.get('mean'))} on average (largest {_sig(infd.get('max'))}) and the max-sensitivity "
+            f"{_sig(sens.get('mean'))} on average (largest {_sig(sens.get('max'))}).")
+    return [per, summary], gates, text
+
+
 def explanations_section(ctx: AuditContext, res: ExplainResults) -> tuple[Section, Section]:
     from kgrec.audit.report.plots import bar_with_ci
 
@@ -228,21 +297,26 @@ def explanations_section(ctx: AuditContext, res: ExplainResults) -> tuple[Sectio
     tables = [Table(["user", "recommended", "score", "baseline", "completeness δ", "|δ| / |score − baseline|", "IG steps",
                      "top attributions", "faithful"], rows, "Integrated Gradients over the score's input edges"),
               Table(["user", "recommended", "why (knowledge-graph path)"], paths, "Knowledge-graph paths")]
+    robust_tables, robust_gates, robust_text = _robustness(ctx, res)
+    tables[1:1] = robust_tables  # beside faithfulness: right after the attributions table
     gates = _gates(make_gate(ctx, "completeness", "largest IG completeness gap (relative)", res.max_relative_delta,
                              "explanations"),
                    make_gate(ctx, "faithfulness", "faithfulness rate", res.faithfulness_rate, "explanations",
-                             f"over {res.faithfulness_n} recommendations"))
+                             f"over {res.faithfulness_n} recommendations"), *robust_gates)
     paragraphs = [f"{len(res.explanations)} top-1 recommendations of randomly drawn test users. Attributions sum to "
                   "the score minus the score with every input edge removed (completeness); the largest relative gap "
                   f"was {_f(res.max_relative_delta, 5)}. Removing the 3 most-attributed history items lowered the score "
-                  f"more than removing 3 random ones in {_count_of(res.faithfulness_rate, res.faithfulness_n)}."]
+                  f"more than removing 3 random ones in {_count_of(res.faithfulness_rate, res.faithfulness_n)}.",
+                  robust_text]
     unnamed = ctx.unlabelled()
     if unnamed:
         paragraphs.append(f"This data set gives no readable names for {', '.join(unnamed)} nodes (their schema "
                           "declares no label), so the paths name them by their raw ids from the data files.")
     section = Section("explanations", "Explanations", paragraphs, tables, [], gates,
                       {"explanations": [e.to_dict() for e in res.explanations],
-                       "max_relative_delta": res.max_relative_delta, "faithfulness_rate": res.faithfulness_rate})
+                       "max_relative_delta": res.max_relative_delta, "faithfulness_rate": res.faithfulness_rate,
+                       "robustness": {"infidelity": res.infidelity, "max_sensitivity": res.max_sensitivity,
+                                      "settings": res.robustness_settings}})
     labels = list(res.importance)
     fig = Figure("Relative importance of each signal",
                  bar_with_ci(labels, [res.importance[k] for k in labels], [res.importance[k] for k in labels],

@@ -22,8 +22,8 @@ constants live in :mod:`kgrec.graphs.synthetic_world`)::
                 theta_u = z_u + shift s_u e_{g*},  z_u ~ N(0, I_d),  g* = target genre
     friends     N(u) from homophilous ties (buckets = nearest of B random directions of theta)
                 theta'_u = (1 - alpha) theta_u + alpha mean_{v in N(u)} theta_v   (theta_u if N(u) empty)
-    exposure    E_u exposures per user, E_u / sum E = a_u ~ LogNormal(0, 1) (capped, normalised);
-                each exposure shows item i ~ pi
+    exposure    E_u exposures per user, E_u / sum E = a_u ~ LogNormal(beta s_u, 1) (capped, normalised;
+                beta = activity_on_sensitive, 0 by default); each exposure shows item i ~ pi
     click       P(click | u, i exposed) = sigma(theta'_u . phi_i / sqrt(d) + b_click q_i + b0),
                 b0 set so the mean exposure clicks with probability 0.25
     data        exposures are drawn in batches; clicked (u, i) pairs are kept on first occurrence
@@ -54,6 +54,16 @@ named "observed"/"naive":
   ``adjusted_popularity_elasticity`` is the coefficient of log pi when q is added to that
   regression; ``naive_popularity_elasticity_expected`` the naive slope on log E[c_i], all items.
   A regression with too few clicked items to fit is reported as null.
+
+With ``mediation_direct`` set (a float; None, the default, plants nothing), the world also writes
+a planted per-user outcome ``user_outcome.tsv`` (user_id, activity, history_popularity, outcome)
+with a known direct effect of s and known slopes on the realised history mediators, and
+``truth.json`` gets a ``mediation`` block (NDE, NIE, total; :mod:`kgrec.graphs.synthetic_outcome`).
+That outcome is semi-synthetic: a recommender's NDCG has no known truth, so the mediation
+analysis is validated on this planted outcome instead. Parameters at their defaults
+(``activity_on_sensitive`` = 0, ``mediation_direct`` = None, ``mediation_noise`` = 0.05) are
+left out of ``truth.json`` ``params``, so every world generated before they existed stays
+byte-identical.
 """
 
 from __future__ import annotations
@@ -72,6 +82,7 @@ import numpy as np
 import pandas as pd
 
 from kgrec.graphs import synthetic_click as sc
+from kgrec.graphs import synthetic_outcome as so
 from kgrec.graphs import synthetic_world as sw
 from kgrec.graphs.synthetic_click import ClickModel
 
@@ -90,6 +101,7 @@ MAX_DENSITY = 0.1                # n_interactions <= MAX_DENSITY * n_users * n_i
 SENSITIVE_RATE = sw.SENSITIVE_RATE
 EFFECT_SAMPLE = 5000             # users sampled for the expected effects ...
 EFFECT_CELLS = 50_000_000        # ... fewer (>= 500) when n_items > 10,000, to bound users x items work
+OPTIONAL_DEFAULTS = {"activity_on_sensitive": 0.0, "mediation_direct": None, "mediation_noise": 0.05}
 
 
 def _int(name: str, value: Any, lo: int, hi: int) -> int:
@@ -130,6 +142,10 @@ def _validate(p: dict[str, Any]) -> dict[str, Any]:
     for name in ("sensitive_shift", "quality_on_popularity", "quality_on_click"):
         v[name] = _float(name, p[name], -10.0, 10.0)
     v["seed"] = _int("seed", p["seed"], 0, 2 ** 63 - 1)
+    v["activity_on_sensitive"] = _float("activity_on_sensitive", p["activity_on_sensitive"], -5.0, 5.0)
+    direct = p["mediation_direct"]
+    v["mediation_direct"] = None if direct is None else _float("mediation_direct", direct, -1.0, 1.0)
+    v["mediation_noise"] = _float("mediation_noise", p["mediation_noise"], 0.0, 1.0)
     return v
 
 
@@ -215,7 +231,8 @@ def generate_world(out_dir: str | os.PathLike, *, n_users: int = 1000, n_items: 
                    n_providers: int = 10, dim: int = 16, avg_friends: float = 8.0,
                    social_alpha: float = 0.3, sensitive_shift: float = 0.8,
                    quality_on_popularity: float = 0.8, quality_on_click: float = 0.5,
-                   seed: int = 0, progress: bool = False) -> dict:
+                   seed: int = 0, activity_on_sensitive: float = 0.0, mediation_direct: float | None = None,
+                   mediation_noise: float = 0.05, progress: bool = False) -> dict:
     """Sample a world (module docstring) into ``out_dir`` and return the ``truth.json`` dict.
 
     Raises ValueError for out-of-range parameters or a world too dense to sample.
@@ -225,6 +242,7 @@ def generate_world(out_dir: str | os.PathLike, *, n_users: int = 1000, n_items: 
     n_u, n_i = v["n_users"], v["n_items"]
     rng = sc.streams(v["seed"])
     r_title, r_topic, r_click, r_time, r_truth = (rng[k] for k in ("title", "topic", "click", "time", "truth"))
+    files = dict(FILES)
     lat = sc.sample_latents(v, rng)
     genre_dirs, items, g_star, e_star, b0, activity = (lat.genre_dirs, lat.items, lat.g_star, lat.e_star, lat.b0,
                                                         lat.activity)
@@ -286,8 +304,9 @@ def generate_world(out_dir: str | os.PathLike, *, n_users: int = 1000, n_items: 
     tie_cos = np.einsum("ij,ij->i", *(sw.unit_rows(theta[x]) for x in (lo, hi)))
     ru, rv = r_truth.integers(0, n_u, (2, max(len(lo), 1000)))
     rand_cos = np.einsum("ij,ij->i", sw.unit_rows(theta[ru]), sw.unit_rows(theta[rv]))
+    params = {k: x for k, x in v.items() if k not in OPTIONAL_DEFAULTS or x != OPTIONAL_DEFAULTS[k]}
     truth.update({
-        "seed": v["seed"], "params": {**v, "n_topics": n_topics},
+        "seed": v["seed"], "params": {**params, "n_topics": n_topics},
         "social_alpha": alpha, "sensitive_shift": shift, "quality_on_popularity": v["quality_on_popularity"],
         "quality_on_click": v["quality_on_click"], "target_genre": names[g_star],
         "target_genre_entity": f"genre:{names[g_star]}", "sensitive_attribute": "group",
@@ -300,8 +319,13 @@ def generate_world(out_dir: str | os.PathLike, *, n_users: int = 1000, n_items: 
         "click_intercept": b0, "target_ctr": sw.TARGET_CTR, "exposures": int(exposures),
         "realised_ctr_unique": len(cu) / exposures, "popularity_noise": sw.POPULARITY_NOISE,
         "critic_noise": sw.CRITIC_NOISE, "sensitive_rate": SENSITIVE_RATE, "time_start": TIME_START,
-        "files": {k: list(c) for k, c in FILES.items()},
     })
+    if v["mediation_direct"] is not None:
+        keep, med, y, truth["mediation"] = so.planted_outcome(rng["outcome"], s, cu, ci, n_items=n_i,
+                                                              direct=v["mediation_direct"], noise=v["mediation_noise"])
+        truth["mediation"]["activity_on_sensitive"] = v["activity_on_sensitive"]
+        files[so.FILE] = so.COLUMNS
+    truth["files"] = {k: list(c) for k, c in files.items()}
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -317,6 +341,9 @@ def generate_world(out_dir: str | os.PathLike, *, n_users: int = 1000, n_items: 
         "interactions": _write(out / "interactions.tsv", FILES["interactions.tsv"],
                                [uid[cu], iid[ci], np.full(len(cu), "1.0", dtype=object), ts]),
     }
+    if so.FILE in files:
+        counts["outcome_users"] = _write(out / so.FILE, so.COLUMNS,
+                                         [uid[keep], *(med[k] for k in so.COLUMNS[1:-1]), y])
     counts.update({"entities": len(used), "items_without_kg": int((~has_kg).sum()), "genres": v["n_genres"],
                    "creators": v["n_creators"], "topics": n_topics, "providers": v["n_providers"],
                    "friend_ties": len(lo), "users_with_interactions": int(active.sum())})

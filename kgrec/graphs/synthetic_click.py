@@ -7,7 +7,9 @@ same latents without writing (or sampling) anything else. The world uses one
 ``np.random.Generator`` per component, spawned from ``seed`` in the order of :data:`STREAMS`;
 the latents use only the ``items``, ``user``, ``social`` and ``act`` streams, so titles, the
 knowledge graph, clicks, timestamps and the truth computations can be skipped without
-changing them.
+changing them. New streams are appended at the end (``outcome``: the planted per-user outcome's
+noise, :mod:`kgrec.graphs.synthetic_outcome`): ``SeedSequence.spawn`` numbers its children, so the
+earlier streams, and every world that does not use the new ones, stay byte-identical.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from kgrec.graphs import synthetic_world as sw
 
 __all__ = ["STREAMS", "streams", "Latents", "sample_latents", "ClickModel", "model_of"]
 
-STREAMS = ("items", "title", "topic", "user", "social", "act", "click", "time", "truth")
+STREAMS = ("items", "title", "topic", "user", "social", "act", "click", "time", "truth", "outcome")
 
 
 def streams(seed: int) -> dict[str, np.random.Generator]:
@@ -71,7 +73,11 @@ def sample_latents(v: dict[str, Any], rng: dict[str, np.random.Generator]) -> La
     theta_p = sw.social_influence(theta, src, dst, v["social_alpha"])
 
     cap = 0.3 * n_i / v["n_interactions"]
-    activity = sw.cap_activity(rng["act"].lognormal(0.0, 1.0, n_u), cap)
+    weights = rng["act"].lognormal(0.0, 1.0, n_u)
+    beta = v.get("activity_on_sensitive", 0.0)
+    if beta:  # group B's log exposure budget shifted by beta (skipped at 0: those worlds stay byte-identical)
+        weights = weights * np.exp(beta * s)
+    activity = sw.cap_activity(weights, cap)
     b0 = sw.calibrate_intercept(rng["act"], theta_p, items, activity, v["quality_on_click"])
     return Latents(genre_dirs, items, g_star, s, age, theta, lo, hi, src, dst, theta_p, activity, b0)
 

@@ -96,8 +96,10 @@ def covering(reranker: CalibratedReranker, n_items: int) -> CalibratedReranker:
     """``reranker``, or one whose groupings also cover the items added since (see :func:`_grown`)."""
     if all(len(g.codes) >= n_items for g in reranker.groupings):
         return reranker
-    return CalibratedReranker([_grown(g, n_items) for g in reranker.groupings], strength=reranker.strength,
-                              pool=reranker.pool)
+    grown = [_grown(g, n_items) for g in reranker.groupings]
+    priors = None if reranker.priors is None else [  # a new "missing" group has no training share
+        np.concatenate([p, np.zeros(g.n_groups - len(p))]) for p, g in zip(reranker.priors, grown)]
+    return CalibratedReranker(grown, strength=reranker.strength, pool=reranker.pool, priors=priors)
 
 
 def rerank_pool(reranker: CalibratedReranker, ids: np.ndarray, scores: np.ndarray, profile: np.ndarray,

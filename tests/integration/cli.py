@@ -17,13 +17,14 @@ def kgrec(*args: str, env: dict[str, str] | None = None, timeout: float | None =
 
 
 def trimmed_plan(tmp_path: Path, **thresholds: dict) -> Path:
-    """The synthetic world's audit plan with fewer bootstrap draws, refutation simulations and
-    explained pairs (for speed), and ``thresholds`` overridden."""
+    """The synthetic world's audit plan with fewer bootstrap draws, refutation simulations,
+    explained pairs and re-ranking strengths (for speed), and ``thresholds`` overridden."""
     import yaml
 
     raw = yaml.safe_load((REPO / "audit" / "synthetic.yaml").read_text())
     raw.update(n_boot=50, refutation_simulations=5)
     raw["explanations"].update(sample=5)
+    raw["mitigation"] = {"strengths": [0.0, 0.5, 1.0], "pool": 50, "n_boot": 20}
     raw["thresholds"].update(thresholds)
     path = tmp_path / "plan.yaml"
     path.write_text(yaml.safe_dump(raw))

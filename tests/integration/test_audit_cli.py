@@ -29,6 +29,7 @@ def test_audit_writes_three_formats_and_renders_in_chromium(run_dir, env, tmp_pa
                                                        "sensitive_effect_on_genre_share_global"}
     expl = report["explanations"]["data"]
     assert expl["max_relative_delta"] <= 0.01
+    _check_alternatives(report, run_dir, env)
     assert (CI_REPORT / "report.md").read_text().count("| ") > 10
     html = (CI_REPORT / "report.html").read_text()
     assert "data:image/png;base64," in html and "<script" not in html
@@ -100,5 +101,52 @@ def test_baseline_comparison_is_paired_and_flags_regressions(run_dir, env, tmp_p
     assert comp["regressions"] == [r["name"] for r in comp["rows"] if worse(r)]
     ndcg = rows["NDCG@10"]
     assert ndcg["ci_low"] <= ndcg["difference"] <= ndcg["ci_high"]
+    # distinct-item counts are not resampled (a resample of users holds fewer distinct lists)
+    assert rows["exposure Gini"]["ci_low"] is None and rows["long-tail coverage"]["ci_low"] is None
     assert any(p.startswith("Worse (regressions)") for p in report["summary"]["paragraphs"])  # in the verdict
     assert "Comparison with the baseline" in (tmp_path / "vs" / "report.md").read_text()
+
+
+def _section(report: dict, key: str) -> dict:
+    return report[key]
+
+
+def _check_alternatives(report: dict, run_dir, env) -> None:
+    """The mitigation sweep, the non-profiling rankings and the recommended actions: strength 0
+    is the model the fairness section audited, the non-profiling row is what ``kgrec evaluate
+    --ranking popular`` measures, and every failed gate is answered by an action."""
+    sweep = _section(report, "mitigation")["data"]
+    assert sweep["strengths"] == [0.0, 0.5, 1.0]
+    gates = {g["name"]: g for g in report["gates"]}
+    zero = sweep["settings"][0]
+    for name, value in zero["values"].items():
+        if name in gates and gates[name]["section"] == "fairness":
+            assert value == pytest.approx(gates[name]["value"], abs=1e-12), name
+    weakest = [n for n in zero["values"] if n.startswith("exposure/relevance ratio, weakest popularity")][0]
+    ratios = [s["values"][weakest] for s in sweep["settings"]]
+    assert ratios[-1] > ratios[0]  # full calibration moves exposure towards the tail
+    passing = [s for s, m in zip(sweep["strengths"], sweep["settings"]) if m["item_side_passed"]]
+    assert sweep["weakest_passing"] == (passing[0] if passing else None)
+    ndcg = next(n for n in zero["values"] if n.startswith("NDCG@"))
+    assert zero["diff"][ndcg] == [0.0, 0.0, 0.0]  # the reference against itself
+    nonprof = _section(report, "nonprofiling")["data"]["rankings"]
+    assert [m["label"] for m in nonprof][1:] == ["non-profiling: popular", "non-profiling: recent"]
+    proc = kgrec("evaluate", str(run_dir), "--ranking", "popular", env=env)
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads((run_dir / "eval" / "nonprofiling-popular" / "metrics.json").read_text())["test"]
+    assert nonprof[1]["values"][ndcg] == pytest.approx(metrics[ndcg.lower()], abs=1e-9)
+    mediation = _section(report, "mediation")["data"]["attributes"]
+    assert [m["attribute"] for m in mediation] == ["group", "age"]  # the synthetic plan's sensitive attributes
+    for m in mediation:
+        est = m["estimate"]
+        assert est["total_effect"]["estimate"] == pytest.approx(
+            est["natural_direct_effect"]["estimate"] + est["natural_indirect_effect"]["estimate"], abs=1e-9)
+    actions = _section(report, "actions")["data"]["actions"]
+    failed = [g for g in report["gates"] if not g["passed"]]
+    item_failed = [g for g in failed if g["key"] in ("exposure_ratio", "gini", "long_tail_coverage")]
+    if item_failed:
+        assert any(g["name"] in actions[0]["finding"] for g in item_failed)
+        if sweep["weakest_passing"] is not None:
+            assert f"rerank.strength={sweep['weakest_passing']:g}" in actions[0]["action"]
+    assert any("Art. 38" in a["rule"] for a in actions)
+

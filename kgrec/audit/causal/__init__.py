@@ -21,6 +21,9 @@ One concept per module:
 - :mod:`.refutation`: :class:`Refutation`, the refuters and their pass/fail rules
   (:func:`judge_refutation`);
 - :mod:`.sensitivity`: the unobserved-confounder sensitivity analysis (reported, never judged);
+- :mod:`.mediation`: :class:`MediationEstimate` and :func:`mediation_effects`: a treatment's effect
+  split into natural direct and indirect effects (DoWhy's two-stage mediation regression, bootstrap
+  CIs, refutations of both parts);
 - :mod:`.dowhy_env`: how DoWhy is run (quiet logs, seeded global RNG, joblib backend) and the
   DoWhy pitfalls handled.
 """
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 from kgrec.audit.causal.estimate import CausalEstimate, estimate_effect
 from kgrec.audit.causal.graph import causal_graph
+from kgrec.audit.causal.mediation import Interval, MediationEstimate, mediation_effects, mediation_graph
 from kgrec.audit.causal.refutation import REFUTERS, Refutation, judge_refutation
 from kgrec.audit.causal.sensitivity import BENCHMARK_FRACTIONS, SIMULATION_STRENGTHS
 
@@ -37,8 +41,12 @@ __all__ = [
     "REFUTERS",
     "SIMULATION_STRENGTHS",
     "CausalEstimate",
+    "Interval",
+    "MediationEstimate",
     "Refutation",
     "causal_graph",
     "estimate_effect",
     "judge_refutation",
+    "mediation_effects",
+    "mediation_graph",
 ]

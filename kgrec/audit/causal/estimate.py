@@ -64,7 +64,7 @@ class CausalEstimate:
         """JSON-ready dict (plain floats, lists), with ``passed`` added."""
         d = asdict(self)
         d["passed"] = self.passed()
-        return _jsonable(d)
+        return plain_json(d)
 
 
 def estimate_effect(data: pd.DataFrame, *, question: str, treatment: str, outcome: str,
@@ -172,11 +172,12 @@ def _validate(data: pd.DataFrame, *, treatment: str, outcome: str, graph: nx.DiG
                           field="refuters")
 
 
-def _jsonable(x: Any) -> Any:
+def plain_json(x: Any) -> Any:
+    """Plain JSON data: dict keys as strings, tuples as lists, numpy scalars as Python numbers."""
     if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
+        return {str(k): plain_json(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
+        return [plain_json(v) for v in x]
     if isinstance(x, (np.floating, np.integer, np.bool_)):
         return x.item()
     return x

@@ -6,7 +6,8 @@ Layout (``schema_version`` ``"1.0"``)::
       "schema_version": "1.0",
       "title": str, "created": str, "run_dir": str, "plan": str, "meta": {...},
       "passed": bool,                      # every gate passed
-      "gates": [{"name", "section", "value", "threshold", "op", "passed", "detail"}, ...],
+      "gates": [{"name", "section", "value", "threshold", "op", "passed", "detail",
+                 "key"}, ...],                      # key: the plan threshold the gate evaluates
       "causal": <section> | null,          # always present
       "fairness": <section> | null,        # always present
       "explanations": <section> | null,    # always present
@@ -69,7 +70,7 @@ def jsonable(value: Any) -> Any:
 
 def gate_json(gate: Gate) -> dict[str, Any]:
     return jsonable({"name": gate.name, "section": gate.section, "value": gate.value, "threshold": gate.threshold,
-                     "op": gate.op, "passed": bool(gate.passed), "detail": gate.detail})
+                     "op": gate.op, "passed": bool(gate.passed), "detail": gate.detail, "key": gate.key})
 
 
 def section_json(section: Section) -> dict[str, Any]:

@@ -136,3 +136,35 @@ def grouped_bars(groups: Sequence[str], series: Mapping[str, Sequence[float]], t
     if series:
         ax.legend(frameon=False, fontsize=8)
     return _png(fig)
+
+
+def tradeoff_plot(points: Sequence[tuple[str, float, float, float, float, float, float]], title: str, *,
+                  xlabel: str, ylabel: str, xref: float | None = None, highlight: str | None = None) -> bytes:
+    """A trade-off curve: one point per ``(label, x, x_low, x_high, y, y_low, y_high)`` in input
+    order, joined by a line, with both CIs as error bars and the label beside the point;
+    ``xref`` (e.g. a gate threshold) as a dashed vertical line; the point labelled
+    ``highlight`` ringed. Returns PNG."""
+    fig = _figure(3.8)
+    ax = fig.add_subplot()
+    xs = [float(p[1]) for p in points]
+    ys = [float(p[4]) for p in points]
+    ax.plot(xs, ys, color=PALETTE[0], linewidth=1.2, marker="o", markersize=5)
+    for label, x, xlo, xhi, y, ylo, yhi in points:
+        if all(_finite(v) for v in (x, y, xlo, xhi, ylo, yhi)):
+            ax.errorbar([x], [y], xerr=[[max(0.0, x - xlo)], [max(0.0, xhi - x)]],
+                        yerr=[[max(0.0, y - ylo)], [max(0.0, yhi - y)]], fmt="none", ecolor="#777777",
+                        capsize=2, linewidth=0.9)
+        ax.annotate(_plain(label), (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
+        if label == highlight:
+            ax.plot([x], [y], marker="o", markersize=13, markerfacecolor="none", markeredgecolor=PALETTE[5],
+                    markeredgewidth=1.8, linestyle="none", label=f"weakest passing: {_plain(label)}")
+    if xref is not None:
+        ax.axvline(xref, color=PALETTE[5], linestyle="--", linewidth=1.2, label=f"gate {xref:g}")
+    if xref is not None or highlight is not None:
+        ax.legend(frameon=False, fontsize=8, loc="best")
+    ax.set_title(_plain(title), fontsize=11, loc="left")
+    ax.set_xlabel(_plain(xlabel))
+    ax.set_ylabel(_plain(ylabel))
+    _style(ax)
+    ax.grid(axis="y", color="#dddddd", linewidth=0.8)
+    return _png(fig)

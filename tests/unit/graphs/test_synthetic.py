@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from kgrec.graphs.synthetic import FILES, TIME_START, generate_world
 
@@ -252,3 +253,103 @@ def test_sample_clicks_batched_dedup_matches_whole_dedup(max_batch, n):
     np.testing.assert_array_equal(got[1], want[1])
     pairs = got[0] * 60 + got[1]
     assert len(np.unique(pairs)) == len(pairs) == n
+
+
+# --- the planted mediation outcome ---------------------------------------------------------------------------------
+
+# sha256 of every file generate_world(seed=0, **SMALL) wrote before the mediation parameters (activity_on_sensitive,
+# mediation_direct, mediation_noise) and the "outcome" stream existed: at their defaults the world is unchanged.
+BEFORE_MEDIATION = {
+    "interactions.tsv": "11adcdf2a0d456092abfb7b87e2393f203a5ff01786afcca2aa5d245f7b2d47d",
+    "item_kg.tsv": "c1a76f6fc1493e214deec69578a7fb0bbde20381cd6d1d407296751c70f8f720",
+    "items.tsv": "21a2c95a8166e08d9e29e2395994ee73cdf92050863abc9bd4108bf3cbedc44b",
+    "kg.tsv": "23c38fea1852c8152ae5aa799dd7c5b259d8857479bd613a05fd71e4e8823513",
+    "social.tsv": "97e4551f934f334dee32843355632cb93c910d9895b8ffd09df9390625707fee",
+    "truth.json": "b51dc56b5e9351270fdd2af7f8ff2f5ac879b7a32102a6d195fb926fcc5fd77a",
+    "users.tsv": "48bc22bc39d00d8fb696119e26ff59bcdfb49bbc5396c67fb492fd888fbdb68a",
+}
+PLANTED = dict(activity_on_sensitive=-0.5, mediation_direct=-0.03)
+
+
+def test_default_world_is_unchanged_by_the_mediation_parameters(world):
+    import hashlib
+
+    out, truth = world
+    assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.iterdir())} == BEFORE_MEDIATION
+    assert "mediation" not in truth and "outcome_users" not in truth["counts"]
+    assert not set(truth["params"]) & {"activity_on_sensitive", "mediation_direct", "mediation_noise"}
+    assert list(truth["files"]) == list(FILES)
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("planted") / "w"
+    return out, generate_world(out, seed=0, **SMALL, **PLANTED)
+
+
+def test_planted_world_writes_the_outcome_and_its_truth(planted):
+    from kgrec.graphs import synthetic_outcome as so
+    from kgrec.metrics.mediators import history_mediators
+
+    out, truth = planted
+    with open(out / so.FILE, encoding="utf-8") as fh:
+        assert fh.readline() == "\t".join(so.COLUMNS) + "\n"
+    assert truth["files"][so.FILE] == list(so.COLUMNS)
+    y = pd.read_csv(out / so.FILE, sep="\t")
+    users, inter = _read(out, "users.tsv"), _read(out, "interactions.tsv")
+    assert len(y) == truth["counts"]["outcome_users"] == truth["counts"]["users_with_interactions"]
+    assert set(y["user_id"]) == set(inter["user_id"])
+    # the file's mediators are kgrec.metrics.mediators' definition on interactions.tsv
+    uid = {u: k for k, u in enumerate(users["user_id"])}
+    iid = {i: k for k, i in enumerate(_read(out, "items.tsv")["item_id"])}
+    x = sp.csr_matrix((np.ones(len(inter)), (inter["user_id"].map(uid), inter["item_id"].map(iid))),
+                      shape=(len(uid), len(iid)))
+    med = history_mediators(x)
+    rows = y["user_id"].map(uid).to_numpy()
+    for m in ("activity", "history_popularity"):
+        np.testing.assert_allclose(y[m], med[m][rows], rtol=0, atol=1e-12)
+    # truth: NDE = delta, NIE = sum_j gamma_j (gap of m_j between B and A), TE = NDE + NIE
+    t = truth["mediation"]
+    s = (users.set_index("user_id").loc[y["user_id"], "group"] == "B").to_numpy()
+    gaps = {m: y[m][s].mean() - y[m][~s].mean() for m in t["mediators"]}
+    assert t["natural_direct_effect"] == -0.03 and t["semi_synthetic"] is True
+    assert t["natural_indirect_effect"] == pytest.approx(sum(so.SLOPES[m] * gaps[m] for m in gaps), abs=1e-12)
+    assert t["total_effect"] == pytest.approx(t["natural_direct_effect"] + t["natural_indirect_effect"], abs=1e-15)
+    assert t["mediator_gap"]["activity"] < -0.1       # group B is less active (activity_on_sensitive < 0)
+    # the outcome is the planted equation plus N(0, noise_sd^2) noise
+    resid = y["outcome"] - (so.INTERCEPT - 0.03 * s + sum(so.SLOPES[m] * y[m] for m in gaps))
+    assert abs(resid.mean()) < 0.01 and resid.std() == pytest.approx(t["noise_sd"], rel=0.1)
+
+
+def test_planting_the_outcome_alone_changes_no_other_file(world, tmp_path):
+    out = tmp_path / "p"
+    truth = generate_world(out, seed=0, mediation_direct=0.0, **SMALL)
+    for name in FILES:
+        assert (out / name).read_bytes() == (world[0] / name).read_bytes(), name
+    assert truth["mediation"]["natural_direct_effect"] == 0.0
+    shifted = generate_world(tmp_path / "s", seed=0, activity_on_sensitive=-1.0, **SMALL)
+    assert (tmp_path / "s" / "interactions.tsv").read_bytes() != (world[0] / "interactions.tsv").read_bytes()
+    assert shifted["params"]["activity_on_sensitive"] == -1.0 and "mediation" not in shifted
+
+
+def test_activity_shift_reaches_the_click_model(planted):
+    """click_model applies the same activity shift: it replays the planted world's clicks."""
+    from kgrec.graphs import synthetic_click as sc
+    from kgrec.graphs.synthetic import click_model, world_params
+
+    out, truth = planted
+    v = world_params(truth["params"])
+    assert v["activity_on_sensitive"] == -0.5 and v["mediation_direct"] == -0.03
+    model = click_model(truth["params"])
+    users, items, exposures = model.sample_interactions(sc.streams(0)["click"], SMALL["n_interactions"])
+    inter = _read(out, "interactions.tsv")
+    assert exposures == truth["exposures"]
+    assert {(f"u{u}", f"i{i}") for u, i in zip(users.tolist(), items.tolist())} == set(zip(inter["user_id"],
+                                                                                          inter["item_id"]))
+
+
+@pytest.mark.parametrize("bad", [{"activity_on_sensitive": float("nan")}, {"activity_on_sensitive": 6.0},
+                                 {"mediation_direct": 2.0}, {"mediation_direct": "0.1"}, {"mediation_noise": -0.1}])
+def test_bad_mediation_params_raise(tmp_path, bad):
+    with pytest.raises(ValueError):
+        generate_world(tmp_path / "bad", **SMALL, **bad)
