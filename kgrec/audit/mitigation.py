@@ -109,7 +109,7 @@ def mitigation_section(ctx: AuditContext, sweep: Sweep) -> Section:
                                xlabel=weakest, ylabel=ndcg, xref=None if spec is None else spec.threshold,
                                highlight=None if best is None else f"{best[0]:g}"),
                  f"{ndcg} (y) against the {weakest} (x) at strengths {', '.join(f'{s:g}' for s in sweep.strengths)}, "
-                 "with 95% CIs")
+                 "with each setting's own 95% CIs; the paired cost against the model alone, much narrower, is in the table")
     paragraphs = [
         f"Mitigation tried: calibrated re-ranking (Steck 2018) of each user's top {sweep.pool} candidates, so that "
         f"each list's mix of item groups ({', '.join(sweep.groupings)}) moves towards the mix of the user's own "

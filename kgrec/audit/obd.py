@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -262,17 +263,28 @@ def click_model(*, item: np.ndarray, position: np.ndarray, click: np.ndarray, n_
     return (clicks + prior_strength * prior) / (rows + prior_strength)
 
 
+def cross_fitted(fold: np.ndarray, *, item: np.ndarray, position: np.ndarray, click: np.ndarray, n_items: int,
+                 n_positions: int, target: Callable[[np.ndarray, np.ndarray], np.ndarray]
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """``(q̂(a_i, p_i), q̂ of the target policy's choice for row i)``, each row's q̂ the
+    :func:`click_model` table fit on the rows of the other folds (``fold`` int [n]);
+    ``target(table, rows)`` reads the target policy's q̂ for the boolean mask ``rows``."""
+    q_logged, q_target = np.empty(len(click)), np.empty(len(click))
+    for k in np.unique(fold):
+        rows, train = fold == k, fold != k
+        table = click_model(item=item[train], position=position[train], click=click[train], n_items=n_items,
+                            n_positions=n_positions)
+        q_logged[rows] = table[item[rows], position[rows]]
+        q_target[rows] = target(table, rows)
+    return q_logged, q_target
+
+
 def _cross_fitted_model(log: BanditLog, *, seed: int, folds: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """``(q̂(a_i, p_i), mean_a q̂(a, p_i))`` with q̂ fit on the other fold(s) for each row."""
     fold = np.random.default_rng(seed).permutation(log.n) % folds
-    q_logged, q_target = np.empty(log.n), np.empty(log.n)
-    for k in range(folds):
-        rows, train = fold == k, fold != k
-        table = click_model(item=log.item[train], position=log.position[train], click=log.click[train],
-                            n_items=log.n_items, n_positions=log.n_positions)
-        q_logged[rows] = table[log.item[rows], log.position[rows]]
-        q_target[rows] = table.mean(axis=0)[log.position[rows]]  # uniform target: Σ_a (1/n_items) q̂(a, p)
-    return q_logged, q_target
+    return cross_fitted(fold, item=log.item, position=log.position, click=log.click, n_items=log.n_items,
+                        n_positions=log.n_positions,  # uniform target: Σ_a (1/n_items) q̂(a, p)
+                        target=lambda table, rows: table.mean(axis=0)[log.position[rows]])
 
 
 @dataclass(frozen=True)

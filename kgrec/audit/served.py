@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from kgrec.audit.obd import click_model
+from kgrec.audit.obd import cross_fitted
 from kgrec.audit.offpolicy import OPEEstimate, off_policy_value, wilson
 
 
@@ -159,13 +159,10 @@ def _reward_model(request: np.ndarray, action: np.ndarray, chosen: list[str | No
     first = {r: k for k, r in enumerate(dict.fromkeys(request))}  # requests numbered in row order
     req = np.array([first[r] for r in request], dtype=np.int64)
     fold = np.random.default_rng(seed).permutation(len(first))[req] % folds
-    n_pos = int(position.max()) + 1
-    q_logged, q_target = np.empty(len(reward)), np.empty(len(reward))
-    for k in range(folds):
-        rows, fit = fold == k, fold != k
-        table = click_model(item=logged[fit], position=position[fit], click=reward[fit], n_items=len(names),
-                            n_positions=n_pos)
-        q_logged[rows] = table[logged[rows], position[rows]]
+
+    def chosen_q(table: np.ndarray, rows: np.ndarray) -> np.ndarray:
         t = target[rows]
-        q_target[rows] = np.where(t >= 0, table[np.maximum(t, 0), position[rows]], 0.0)  # no item: no click
-    return q_logged, q_target
+        return np.where(t >= 0, table[np.maximum(t, 0), position[rows]], 0.0)  # no item: no click
+
+    return cross_fitted(fold, item=logged, position=position, click=reward, n_items=len(names),
+                        n_positions=int(position.max()) + 1, target=chosen_q)
