@@ -32,11 +32,20 @@ def _adjacency(ds: GraphDataset, et: tuple[str, str, str]) -> sp.csr_matrix:
 
 @dataclass
 class RelationPath:
-    """Items → nodes of ``target`` along a named path, as a row-normalised [I, N] matrix."""
+    """Items → nodes of ``target`` along a named path, as a row-normalised [I, N] matrix.
+
+    A two-hop path keeps its parts: ``first`` the relation leaving the item type, ``mid`` the
+    node type it reaches, ``second`` the edge type of the second hop and ``forward`` whether
+    it is walked from its source (``False``: the ``rev_`` direction); one-hop paths leave
+    ``second`` None."""
 
     name: str
     target: str
     matrix: sp.csr_matrix
+    first: str = ""
+    mid: str = ""
+    second: tuple[str, str, str] | None = None
+    forward: bool = True
 
 
 def item_relation_paths(ds: GraphDataset, max_paths: int = 64, max_fanout: float = 64.0) -> list[RelationPath]:
@@ -56,7 +65,7 @@ def item_relation_paths(ds: GraphDataset, max_paths: int = 64, max_fanout: float
         if et[0] != item:
             continue
         first = _adjacency(ds, et)
-        paths.append(RelationPath(et[1], et[2], row_normalize(first)))
+        paths.append(RelationPath(et[1], et[2], row_normalize(first), first=et[1], mid=et[2]))
         for et2 in kg_types:
             for forward in (True, False):
                 src, dst = (et2[0], et2[2]) if forward else (et2[2], et2[0])
@@ -67,7 +76,8 @@ def item_relation_paths(ds: GraphDataset, max_paths: int = 64, max_fanout: float
                 two = first @ second
                 if two.nnz and two.nnz <= max_fanout * two.shape[0]:
                     label = f"{et[1]}/{et2[1]}" if forward else f"{et[1]}/rev_{et2[1]}"
-                    paths.append(RelationPath(label, dst, row_normalize(two)))
+                    paths.append(RelationPath(label, dst, row_normalize(two), first=et[1], mid=et[2], second=et2,
+                                              forward=forward))
     paths.sort(key=lambda p: -p.matrix.nnz)
     return paths[:max_paths]
 

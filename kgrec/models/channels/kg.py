@@ -82,20 +82,14 @@ class KnowledgeGraph(Channel):
     def second_hops(self, ds) -> dict[str, tuple[str, str, sp.csr_matrix]]:
         """Each two-hop path ``a/b`` (or ``a/rev_b``) → (``a``, the node type it reaches, the
         binary adjacency [N_mid, N_target] of ``b``, transposed for ``rev_b``), rebuilt from the
-        data set ``ds`` as :func:`kgrec.models.side.item_relation_paths` builds the paths."""
+        data set ``ds`` with the parts the path recorded (:class:`kgrec.models.side.RelationPath`)."""
         from kgrec.models.side import _adjacency
 
-        item = ds.schema.item_type
-        kg = [et for et in ds.edge_types() if ds.origin[et].role in ("kg", "link")]
         out: dict[str, tuple[str, str, sp.csr_matrix]] = {}
         for p in self.paths:
-            first, _, second = p.name.partition("/")
-            for et in (et for et in kg if second and et[0] == item and et[1] == first):
-                for et2 in (et2 for et2 in kg if item not in (et2[0], et2[2])):
-                    if et2[1] == second and (et2[0], et2[2]) == (et[2], p.target):
-                        out.setdefault(p.name, (first, et[2], _adjacency(ds, et2)))
-                    elif second == f"rev_{et2[1]}" and (et2[2], et2[0]) == (et[2], p.target):
-                        out.setdefault(p.name, (first, et[2], sp.csr_matrix(_adjacency(ds, et2).T)))
+            if p.second is not None:
+                hop = _adjacency(ds, p.second)
+                out[p.name] = (p.first, p.mid, hop if p.forward else sp.csr_matrix(hop.T))
         return out
 
     def new_item_rows(self, item: NewItem) -> list[tuple[np.ndarray, np.ndarray]]:
