@@ -67,19 +67,22 @@ class ServeConfig:
 
 @dataclass(frozen=True)
 class Shown:
-    """One served list: raw item ids, scores, 1-based positions (the log stores them
-    0-based, as Open Bandit Pipeline does) and propensities."""
+    """One served list: raw item ids, scores and propensities, best first (its 1-based
+    :attr:`positions`; the log stores them 0-based, as Open Bandit Pipeline does)."""
 
     request_id: str
     items: list[str]
     scores: list[float]
-    positions: list[int]
     pscores: list[float]
     policy: str
     explored: bool
     folded_in: bool
     ranking: str = PERSONALISED
     rerank: str = "none"
+
+    @property
+    def positions(self) -> list[int]:
+        return list(range(1, len(self.items) + 1))
 
     def to_dict(self) -> dict[str, Any]:
         return {"request_id": self.request_id, "policy": self.policy, "explored": self.explored,
@@ -211,8 +214,7 @@ class Service:
         raw = [self.item_ids[i] for i in chosen]
         score = [float(s) for s in scores[slate.order]]
         pscore = [float(p) for p in slate.pscore]
-        shown = Shown(request_id, raw, score, list(range(1, len(raw) + 1)), pscore, self.config.policy.name,
-                      slate.explored, folded, ranking, rerank)
+        shown = Shown(request_id, raw, score, pscore, self.config.policy.name, slate.explored, folded, ranking, rerank)
         keep_user = user_id is not None and not folded
         keep_history = history is not None and (folded or ranking != PERSONALISED)
         record = ServedRequest(
@@ -220,8 +222,8 @@ class Service:
             history=[str(h) for h in history] if keep_history else None, context=context or {},
             policy=self.config.policy.name, policy_params=self.config.policy.params(), k=k, run_id=self.run_id,
             ranking=ranking, rerank=rerank,
-            items=[Exposure(position=p - 1, item_id=i, item_index=int(x), score=s, pscore=q)
-                   for p, i, x, s, q in zip(shown.positions, raw, chosen, score, pscore)])
+            items=[Exposure(position=p, item_id=i, item_index=int(x), score=s, pscore=q)
+                   for p, (i, x, s, q) in enumerate(zip(raw, chosen, score, pscore))])
         return shown, record
 
     def recommend(self, user_id: Any = None, history: list[Any] | None = None, k: int = 10,
