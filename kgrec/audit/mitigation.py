@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kgrec.audit.alternatives import Measured, cell, fmt, measure
+from kgrec.audit.alternatives import NO_CI, Measured, cell, fmt, measure
 from kgrec.audit.context import AuditContext
 from kgrec.audit.report.model import Figure, Section, Table
 
@@ -93,7 +93,8 @@ def mitigation_section(ctx: AuditContext, sweep: Sweep) -> Section:
         rows.append([f"{s:g}", cell(m, ndcg), f"{d[0]:+.4f} [{fmt(d[1])}, {fmt(d[2])}]" if s else "–",
                      *[cell(m, n) for n in item_names], "yes" if m.item_side_passed() else "no"])
     item_table = Table(["strength", f"{ndcg} [95% CI]", f"{ndcg} vs the model [95% CI]",
-                        *[f"{n} [95% CI]" for n in item_names], "item-side gates pass"], rows,
+                        *[n if ref.keys.get(n) in NO_CI else f"{n} [95% CI]" for n in item_names],
+                        "item-side gates pass"], rows,
                        "Accuracy and item-side exposure at each re-ranking strength (strength 0 = the model alone)")
     user_table = Table(["strength", *[f"{n} [95% CI]" for n in user_names]],
                        [[f"{s:g}", *[cell(m, n) for n in user_names]]
@@ -115,7 +116,8 @@ def mitigation_section(ctx: AuditContext, sweep: Sweep) -> Section:
         f"each list's mix of item groups ({', '.join(sweep.groupings)}) moves towards the mix of the user's own "
         f"history. Strength 0 is the model alone, 1 ignores the model's scores. CIs: {sweep.n_boot} bootstrap "
         "resamples of the test users (paired for the difference to the model; Fairlearn's bootstrap for the "
-        "user-group ratios).",
+        "user-group ratios). Exposure Gini and long-tail coverage have no CI: they count distinct items over all "
+        "lists, and a resample with repeated users holds fewer distinct lists, which biases them.",
         _verdict(sweep, ndcg), *sweep.notes]
     return Section("mitigation", "Mitigation: exposure-aware re-ranking and its cost", paragraphs,
                    [item_table, user_table], [fig], [], sweep.to_dict())
