@@ -171,7 +171,8 @@ def comparison_section(cand: AuditContext, base: AuditContext, rows: list[Row], 
         return "–" if p is None else ("PASS" if p else "FAIL")
 
     table = [[r.name, f(r.candidate), state(r.candidate_passed), f(r.baseline), state(r.baseline_passed),
-              f"{r.difference:+.4f}", f"[{f(r.ci_low)}, {f(r.ci_high)}]", r.better,
+              "–" if math.isnan(r.difference) else f"{r.difference:+.4f}",
+              "–" if math.isnan(r.ci_low) else f"[{f(r.ci_low)}, {f(r.ci_high)}]", r.better,
               "REGRESSION" if r.regression else ("better" if r.improved else "")]
              for r in sorted(rows, key=lambda r: (not r.regression, not r.improved))]
     worse = [r.name for r in rows if r.regression]
