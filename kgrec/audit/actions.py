@@ -107,6 +107,17 @@ def _user_action(g: Gate, sweep: Any, mediation: Any) -> Action:
                   "fairness section" + (", mediation section" if item is not None else ""), RULES["user_ratio"])
 
 
+def _regression_effect(regressions: Sequence[Any], sweep: Any) -> str:
+    """What the weakest passing re-ranking does to each regressed quantity it measured."""
+    best = None if sweep is None else sweep.weakest_passing
+    parts = []
+    for r in regressions:
+        if best is not None and best[0] > 0 and r.name in best[1].values:
+            parts.append(f"{r.name}: baseline {fmt(r.baseline)}, candidate {fmt(r.candidate)}, candidate with "
+                         f"re-ranking at strength {best[0]:g} {cell(best[1], r.name, gate=False)}")
+    return "; ".join(parts) if parts else "as measured in the comparison"
+
+
 def recommended_actions(ctx: AuditContext, gates: Sequence[Gate], *, sweep: Any = None, nonprofiling: Any = None,
                         mediation: Any = None, comparison: Sequence[Any] | None = None) -> list[Action]:
     """The actions, worst finding first (module docstring)."""
@@ -135,7 +146,7 @@ def recommended_actions(ctx: AuditContext, gates: Sequence[Gate], *, sweep: Any 
         out.append(Action("; ".join(f"{r.name}: {r.difference:+.4f} [{fmt(r.ci_low)}, {fmt(r.ci_high)}] against the "
                                     "baseline" for r in regressions),
                           "Decide explicitly before replacing the baseline: the candidate is worse on these.",
-                          "as measured in the comparison", "comparison section",
+                          _regression_effect(regressions, sweep), "comparison section",
                           "DSA Art. 34(1): assess risks before deploying a change"))
     if nonprofiling is not None and len(nonprofiling.rankings) > 1:
         k = ctx.plan.k

@@ -136,3 +136,10 @@ def test_the_user_side_action_follows_the_mediation(direct, indirect, lever):
     other = recommended_actions(ctx(), [gate("ndcg@10 ratio across gender × age", "user_ratio", 0.7, 0.8)],
                                 mediation=_mediation(direct, indirect))[0]
     assert "could not decompose" in other.action  # intersections are not decomposed
+
+
+def test_a_regression_the_re_ranking_would_repair_names_the_measured_value():
+    row = SimpleNamespace(name=RATIO, difference=-0.02, ci_low=-0.03, ci_high=-0.01, regression=True,
+                          baseline=0.1, candidate=0.08)
+    a = recommended_actions(ctx(), [], comparison=[row], sweep=sweep([0.05, 0.1, 0.25, 0.8]))[0]
+    assert "candidate with re-ranking at strength 0.3 0.2500 [0.2300, 0.2700]" in a.expected_effect
