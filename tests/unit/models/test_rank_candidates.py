@@ -7,26 +7,11 @@ import scipy.sparse as sp
 import torch
 
 from kgrec.models.ranking import rank
-from kgrec.models.base import Recommender
 
 
-class FixedVectors(Recommender):
-    """A real Recommender whose vectors are given (no training)."""
-
-    trainable = False
-
-    def __init__(self, users: torch.Tensor, items: torch.Tensor) -> None:
-        torch.nn.Module.__init__(self)
-        self.num_users, self.num_items = users.shape[0], items.shape[0]
-        self.u, self.i = users, items
-
-    def embed(self):
-        return self.u, self.i
-
-
-def test_candidates_only_ranks_candidates_in_score_order_with_masking():
+def test_candidates_only_ranks_candidates_in_score_order_with_masking(fixed_vectors):
     g = torch.Generator().manual_seed(0)
-    model = FixedVectors(torch.randn(6, 4, generator=g), torch.randn(30, 4, generator=g))
+    model = fixed_vectors(torch.randn(6, 4, generator=g), torch.randn(30, 4, generator=g))
     candidates = np.array([2, 5, 9, 11, 17, 23, 29])
     exclude = sp.csr_matrix((np.ones(3), ([0, 0, 4], [5, 6, 23])), shape=(6, 30))
     users = np.arange(6)

@@ -13,24 +13,9 @@ import torch
 from kgrec.errors import SchemaError
 from kgrec.models import create_model
 from kgrec.models import rerank as rr
-from kgrec.models.base import Recommender
 from kgrec.models.ranking import rank, rank_reranked
 from kgrec.models.rerank import (ALPHA, CalibratedReranker, Grouping, calibrated_order, feature_grouping,
                                  popularity_grouping, reranker_for, targets)
-
-
-class FixedVectors(Recommender):
-    """A real Recommender whose vectors are given (no training)."""
-
-    trainable = False
-
-    def __init__(self, users: torch.Tensor, items: torch.Tensor) -> None:
-        torch.nn.Module.__init__(self)
-        self.num_users, self.num_items = users.shape[0], items.shape[0]
-        self.u, self.i = users, items
-
-    def embed(self):
-        return self.u, self.i
 
 
 def naive_order(scores, groups, target, k, strength, valid=None) -> list[list[int]]:
@@ -349,9 +334,9 @@ def test_rank_reranked_reranks_the_models_pool_by_inner_products(small_world) ->
     assert not np.array_equal(got, pool[:, :6])  # strength 0.7 does move items on this data
 
 
-def test_rank_reranked_never_recommends_excluded_items_while_others_remain() -> None:
+def test_rank_reranked_never_recommends_excluded_items_while_others_remain(fixed_vectors) -> None:
     g = torch.Generator().manual_seed(0)
-    model = FixedVectors(torch.randn(5, 3, generator=g), torch.randn(8, 3, generator=g))
+    model = fixed_vectors(torch.randn(5, 3, generator=g), torch.randn(8, 3, generator=g))
     exclude = sp.csr_matrix(np.tile([1.0, 1, 1, 0, 0, 0, 0, 0], (5, 1)))  # 5 unseen items per user
     codes = np.array([0, 0, 0, 0, 1, 1, 1, 1])
     reranker = CalibratedReranker([Grouping("popularity", codes, ("head", "tail"))], strength=0.9, pool=8)
