@@ -99,6 +99,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from kgrec.errors import DataError, LockedError
@@ -284,8 +286,7 @@ def _prepare(conn: sqlite3.Connection, path: Path, *, durable: bool, create: boo
         if not empty:
             _migrate(conn, path, busy_timeout_s)
             return
-        conn.execute("BEGIN IMMEDIATE")  # two processes creating the log at once: one creates, one checks
-        try:
+        with _immediate(conn):  # two processes creating the log at once: one creates, one checks
             if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:
                 for statement in _DDL.split(";"):
                     if statement.strip():
@@ -294,14 +295,23 @@ def _prepare(conn: sqlite3.Connection, path: Path, *, durable: bool, create: boo
                 conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)",
                                  [("format", FORMAT), ("created_at", created), ("created_by", _kgrec_version())])
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
         _check(conn, path, busy_timeout_s)
     except sqlite3.Error as exc:
         raise _translate(exc, path, busy_timeout_s) from exc
+
+
+@contextmanager
+def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """One ``BEGIN IMMEDIATE`` transaction (the write lock taken at once): committed when the
+    block ends, rolled back on any exception."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def _migrate(conn: sqlite3.Connection, path: Path, busy_timeout_s: float) -> None:
@@ -309,17 +319,11 @@ def _migrate(conn: sqlite3.Connection, path: Path, busy_timeout_s: float) -> Non
     another writer migrated first is left as it is."""
     if conn.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
         return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with _immediate(conn):
         if conn.execute("PRAGMA user_version").fetchone()[0] < 2:
             for statement in _MIGRATE_V2:
                 conn.execute(statement)
             conn.execute("PRAGMA user_version = 2")
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
     _check(conn, path, busy_timeout_s)
 
 
