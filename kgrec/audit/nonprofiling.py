@@ -20,6 +20,7 @@ from typing import Any
 from kgrec.audit.alternatives import Measured, cell, fmt, measure
 from kgrec.audit.context import AuditContext
 from kgrec.audit.report.model import Section, Table
+from kgrec.errors import SchemaError
 
 
 @dataclass
@@ -44,10 +45,11 @@ def run_nonprofiling(ctx: AuditContext, progress: Callable[[int], None] | None =
     rankings = [(f"personalised ({run.config.model.name})", ctx.topk)]
     skipped = []
     for kind in NON_PROFILING:
-        if kind == "recent" and run.ctx.dataset.interactions.timestamp is None:
-            skipped.append("recent: the data set has no interaction timestamps")
+        try:
+            model = non_profiling_model(kind, run.ctx)
+        except SchemaError as err:  # e.g. "recent" on a data set without timestamps
+            skipped.append(f"{kind}: {err.message}")
             continue
-        model = non_profiling_model(kind, run.ctx)
         rankings.append((f"non-profiling: {kind}", rank(model, ctx.users, plan.k, exclude)))
     n_boot = plan.mitigation.n_boot
     res = NonProfilingResults(measure(ctx, rankings, n_boot=n_boot, seed=plan.seeds[0], progress=progress),
