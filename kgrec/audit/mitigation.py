@@ -53,8 +53,8 @@ class Sweep:
 
 
 def run_mitigation(ctx: AuditContext, progress: Callable[[int], None] | None = None) -> Sweep | None:
-    """The sweep (module docstring); None when the plan asks for none (``mitigation.n_boot`` 0
-    or only strength 0)."""
+    """The sweep (module docstring); None when the plan sweeps nothing beyond strength 0
+    (``mitigation.n_boot`` 0 still sweeps, without CIs)."""
     from kgrec.models.ranking import rank_reranked
     from kgrec.models.rerank import reranker_for
 
